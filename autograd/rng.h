@@ -6,6 +6,9 @@
 // with pt_rng_derive(seed, purpose, rank).
 #pragma once
 #include <stdint.h>
+#ifndef __CUDACC__
+#include <math.h>
+#endif
 
 #if defined(__CUDACC__)
 #define PT_HD __host__ __device__ __forceinline__
