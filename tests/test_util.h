@@ -23,7 +23,7 @@ static const char *tu_cur = "";
 #define RUN(name)                                                                   \
     do {                                                                            \
         tu_cur = #name; tu_cur_failed = 0;                                          \
-        int tu_crashed = 0;                                                         \
+        volatile int tu_crashed = 0;                                                        \
         PT_TRY { test_##name(); }                                                   \
         PT_CATCH { tu_crashed = 1;                                                  \
             fprintf(stderr, "  [%s] unexpected failure: %s\n", #name, pt_last_error()); } \
@@ -46,7 +46,7 @@ static const char *tu_cur = "";
 
 // Expect the statement to fail through PT_FAIL with `code` and a message containing `needle`.
 #define EXPECT_FAILS(stmt, code, needle)                                            \
-    do { int tu_f = 0;                                                              \
+    do { volatile int tu_f = 0;                                                              \
         PT_TRY { stmt; } PT_CATCH { tu_f = 1;                                       \
             if (pt_last_error_code() != (code) || !strstr(pt_last_error(), (needle))) { \
                 tu_cur_failed = 1;                                                  \
