@@ -75,6 +75,13 @@ pt_tensor *pt_params_add(pt_params *p, const char *name, int ndim, const int64_t
 
 void pt_params_finalize(pt_params *p) {
     PT_CHECKF(!p->finalized, "pt_params_finalize called twice");
+    // trainable parameters first (the optimizer's contiguous prefix), then frozen ones
+    int64_t off = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < p->n; i++)
+            if (p->e[i].trainable == (pass == 0)) { p->e[i].offset = off; off += pt_numel(p->e[i].t); }
+    p->numel_trainable = 0;
+    for (int i = 0; i < p->n; i++) if (p->e[i].trainable) p->numel_trainable += pt_numel(p->e[i].t);
     int mark = pt_scope_begin();
     pt_tensor *flat = pt_own(pt_zeros(p->device, p->dtype, 1, (int64_t[]){p->numel > 0 ? p->numel : 1}));
     pt_scope_end(mark, NULL);
@@ -94,11 +101,12 @@ void pt_params_alloc_grad(pt_params *p) {
     PT_CHECKF(p->finalized, "pt_params_alloc_grad before finalize");
     if (p->grad) return;
     int mark = pt_scope_begin();
-    pt_tensor *flat = pt_own(pt_zeros(p->device, PT_F32, 1, (int64_t[]){p->numel > 0 ? p->numel : 1}));
+    pt_tensor *flat = pt_own(pt_zeros(p->device, PT_F32, 1, (int64_t[]){p->numel_trainable > 0 ? p->numel_trainable : 1}));
     pt_scope_end(mark, NULL);
     p->grad = flat->st->data;
     for (int i = 0; i < p->n; i++) {
         pt_tensor *t = p->e[i].t;
+        if (!p->e[i].trainable) continue;
         pt_tensor *g = pt_own(pt_wrap(p->device, PT_F32, t->ndim, t->shape, NULL));
         free(g->st);
         g->st = flat->st;
@@ -113,7 +121,7 @@ void pt_params_alloc_grad(pt_params *p) {
 void pt_params_zero_grad(pt_params *p) {
     if (!p->grad) return;
     int mark = pt_scope_begin();
-    pt_tensor *flat = pt_wrap(p->device, PT_F32, 1, (int64_t[]){p->numel}, p->grad);
+    pt_tensor *flat = pt_wrap(p->device, PT_F32, 1, (int64_t[]){p->numel_trainable}, p->grad);
     pt_zero_(flat);
     pt_scope_end(mark, NULL);
 }
@@ -138,7 +146,12 @@ int64_t pt_params_count(const pt_params *p, int trainable_only) {
 void pt_params_set_trainable(pt_params *p, const char *prefix, int on) {
     size_t n = strlen(prefix);
     for (int i = 0; i < p->n; i++)
-        if (strncmp(p->e[i].name, prefix, n) == 0) { p->e[i].trainable = on; p->e[i].t->requires_grad = on; }
+        if (strncmp(p->e[i].name, prefix, n) == 0) {
+            if (p->finalized && on && !p->e[i].trainable)
+                PT_RUNTIME("parameter '%s' made trainable after the layout was fixed (set trainability before finalize)", p->e[i].name);
+            p->e[i].trainable = on;
+            p->e[i].t->requires_grad = on;
+        }
 }
 
 void pt_params_mark_new(pt_params *p, const char *name) {

@@ -9,8 +9,11 @@
 //   pt_params_load(&P, weights, NULL);   // fails naming any missing / mis-shaped / unexpected tensor
 //
 // Before finalize, the pt_tensor structs exist (shape known) but have no data; models keep the
-// pointers. After finalize each tensor's storage is a view into P.data and its ->grad a view
-// into P.grad (f32), so the optimizer sees one contiguous buffer.
+// pointers. Set trainability (pt_params_set_trainable) BEFORE finalize: finalize lays out the
+// trainable parameters first, in insertion order, so they form the prefix
+// [0, numel_trainable) of P.data; P.grad (f32) covers exactly that prefix and each trainable
+// tensor's ->grad is a view into it. The optimizer therefore sees one contiguous buffer of
+// trainable weights and one of their gradients; frozen weights have no gradient memory at all.
 #pragma once
 #include <stdint.h>
 
@@ -32,6 +35,7 @@ typedef struct pt_params {
     pt_device device;
     pt_dtype dtype;      // compute dtype of the parameters
     int64_t numel;       // total elements
+    int64_t numel_trainable;   // the trainable prefix (fixed at finalize)
     void *data;          // (numel) in dtype, on device
     float *grad;         // (numel) f32 on device, NULL until pt_params_alloc_grad
     int finalized;
@@ -43,11 +47,12 @@ void pt_params_free(pt_params *p);
 // Add a parameter (name copied). Fails if the name exists. The tensor is trainable by default.
 pt_tensor *pt_params_add(pt_params *p, const char *name, int ndim, const int64_t *shape);
 void pt_params_finalize(pt_params *p);   // allocate and zero the flat buffer
-void pt_params_alloc_grad(pt_params *p); // allocate the f32 flat grad buffer (zeroed), point each ->grad into it
+void pt_params_alloc_grad(pt_params *p); // allocate the f32 grad buffer of the trainable prefix (zeroed), point each trainable ->grad into it
 void pt_params_zero_grad(pt_params *p);
 pt_param_entry *pt_params_find(const pt_params *p, const char *name);
 int64_t pt_params_count(const pt_params *p, int trainable_only);
-// Mark every parameter whose name starts with prefix as trainable or frozen.
+// Mark every parameter whose name starts with prefix ("" = all) as trainable or frozen.
+// Before finalize this decides the layout; after finalize only freezing is allowed.
 void pt_params_set_trainable(pt_params *p, const char *prefix, int on);
 void pt_params_mark_new(pt_params *p, const char *name);
 
