@@ -2,6 +2,7 @@
 #include "trainer/loop.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -281,6 +282,13 @@ double pt_trainer_run(pt_trainer *t, const pt_regime_ops *ops, void *self) {
         }
         if (c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0 && t->step < c->train.steps)
             pt_trainer_save(t, ops);
+        // Fault injection for the resume tests: POSETUNE_KILL_AT_STEP=N SIGKILLs the process after step N.
+        const char *kill_at = getenv("POSETUNE_KILL_AT_STEP");
+        if (kill_at && atoll(kill_at) == t->step) {
+            fprintf(stderr, "posetune: rank %d: killed at step %lld (POSETUNE_KILL_AT_STEP)\n", t->rank, (long long)t->step);
+            fflush(stderr);
+            raise(SIGKILL);
+        }
         if (ops->sample && t->rank == 0 && c->train.sample_every > 0 && t->step % c->train.sample_every == 0) {
             char p[4096];
             snprintf(p, sizeof p, "%s/sample-%08lld.png", t->out_dir, (long long)t->step);
