@@ -1,0 +1,226 @@
+// pack.c — raw video folders -> one HDF5 file (see pack.h).
+#include "datasets/pack.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "autograd/dtype.h"
+#include "datasets/h5util.h"
+#include "datasets/image_io.h"
+#include "datasets/npy.h"
+#include "tools/check.h"
+
+void pt_pack_opts_default(pt_pack_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->pose_kind = PT_POSE_AUTO;
+    o->latent_channels = 4;
+    o->latent_down = 8;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// Create a chunked dataset of shape dims (rank 4), one chunk per frame.
+static hid_t make_dset(hid_t g, const char *name, hid_t type, const hsize_t dims[4], const char *what) {
+    hsize_t chunk[4] = {1, dims[1], dims[2], dims[3]};
+    hid_t sp = H5_CHECK(H5Screate_simple(4, dims, NULL), what);
+    hid_t pl = H5_CHECK(H5Pcreate(H5P_DATASET_CREATE), what);
+    H5_CHECK(H5Pset_chunk(pl, 4, chunk), what);
+    hid_t d = H5_CHECK(H5Dcreate2(g, name, type, sp, H5P_DEFAULT, pl, H5P_DEFAULT), what);
+    H5_CHECK(H5Pclose(pl), what);
+    H5_CHECK(H5Sclose(sp), what);
+    return d;
+}
+
+// Write frame i (one chunk) of a rank-4 dataset from `buf` (memory type `mt`).
+static void write_frame(hid_t d, hid_t mt, int i, const void *buf, const char *what) {
+    hid_t fs = H5_CHECK(H5Dget_space(d), what);
+    hsize_t dims[4];
+    H5_CHECK(H5Sget_simple_extent_dims(fs, dims, NULL), what);
+    hsize_t start[4] = {(hsize_t)i, 0, 0, 0}, count[4] = {1, dims[1], dims[2], dims[3]};
+    H5_CHECK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), what);
+    hid_t ms = H5_CHECK(H5Screate_simple(4, count, NULL), what);
+    H5_CHECK(H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, buf), what);
+    H5_CHECK(H5Sclose(ms), what);
+    H5_CHECK(H5Sclose(fs), what);
+}
+
+// uint8 (h, w, 3) image -> uint8 (H, W, 3) resized bilinearly (copy when the size matches).
+static void image_to_size(const pt_image *im, uint8_t *dst, int H, int W, float *tmp_src, float *tmp_dst) {
+    if (im->h == H && im->w == W) { memcpy(dst, im->px, (size_t)H * W * 3); return; }
+    pt_image_to_chw(im, tmp_src, 0.f, 255.f);
+    pt_resize_bilinear_chw(tmp_src, 3, im->h, im->w, tmp_dst, H, W);
+    for (int c = 0; c < 3; c++)
+        for (int p = 0; p < H * W; p++) {
+            float v = tmp_dst[(size_t)c * H * W + p] + 0.5f;
+            dst[(size_t)p * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+}
+
+static void pack_video(hid_t vg_root, const pt_raw_video *v, pt_pose_kind kind, int vi, int nv, const pt_pack_opts *o) {
+    char what[4200];
+    snprintf(what, sizeof what, "%s:/videos/%s", o->out, v->name);
+    double t0 = now_s();
+    int H = o->height ? o->height : v->h, W = o->width ? o->width : v->w;
+    if (H == 0) {   // JPEG frames: size from the first decoded frame
+        pt_image im = pt_image_load(v->frames[0]);
+        H = im.h; W = im.w;
+        pt_image_free(&im);
+    }
+    hid_t g = H5_CHECK(H5Gcreate2(vg_root, v->name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what);
+    hsize_t fd[4] = {(hsize_t)v->n, (hsize_t)H, (hsize_t)W, 3};
+    hid_t dfr = make_dset(g, "frames", H5T_STD_U8LE, fd, what);
+    hid_t dpo;
+    if (kind == PT_POSE_DENSEPOSE) {
+        hsize_t pd[4] = {(hsize_t)v->n, 2, (hsize_t)H, (hsize_t)W};
+        dpo = make_dset(g, "poses", pt_h5_f16_type(), pd, what);
+    } else {
+        dpo = make_dset(g, "poses", H5T_STD_U8LE, fd, what);
+    }
+    hid_t dla = -1;
+    int LC = o->latent_channels, LH = H / (o->latent_down ? o->latent_down : 8), LW = W / (o->latent_down ? o->latent_down : 8);
+    if (o->latent_fn) {
+        hsize_t ld[4] = {(hsize_t)v->n, (hsize_t)LC, (hsize_t)LH, (hsize_t)LW};
+        dla = make_dset(g, "latents", pt_h5_f16_type(), ld, what);
+    }
+    size_t big = (size_t)3 * (H > v->h ? H : v->h) * (W > v->w ? W : v->w) + (size_t)3 * H * W;
+    float *tmp_a = pt_malloc(sizeof(float) * big), *tmp_b = pt_malloc(sizeof(float) * big);
+    uint8_t *u8 = pt_malloc((size_t)H * W * 3);
+    uint16_t *f16 = pt_malloc(sizeof(uint16_t) * (size_t)2 * H * W + sizeof(uint16_t) * (size_t)LC * LH * LW);
+    float *lat = o->latent_fn ? pt_malloc(sizeof(float) * (size_t)LC * LH * LW) : NULL;
+    int fh = 0, fw = 0;
+    for (int i = 0; i < v->n; i++) {
+        pt_image im = pt_image_load(v->frames[i]);
+        if (i == 0) { fh = im.h; fw = im.w; }
+        else if (im.h != fh || im.w != fw)
+            PT_USAGE("%s: frame size %dx%d differs from the video's first frame %s (%dx%d)", v->frames[i], im.h, im.w, v->frames[0], fh, fw);
+        image_to_size(&im, u8, H, W, tmp_a, tmp_b);
+        write_frame(dfr, H5T_NATIVE_UINT8, i, u8, what);
+        if (dla >= 0) {
+            pt_image tmp = {W, H, 3, u8};
+            pt_image_to_chw(&tmp, tmp_a, -1.f, 1.f);
+            o->latent_fn(o->latent_ctx, tmp_a, H, W, lat);
+            for (int k = 0; k < LC * LH * LW; k++) f16[k] = pt_f32_to_f16(lat[k]);
+            write_frame(dla, pt_h5_f16_type(), i, f16, what);
+        }
+        if (kind == PT_POSE_DENSEPOSE) {
+            pt_npy a = pt_npy_load(v->densepose[i]);
+            if (a.ndim != 3 || a.shape[0] != 2 || a.shape[1] != im.h || a.shape[2] != im.w)
+                PT_USAGE("%s: DensePose shape must be (2, %d, %d) to match its frame %s", v->densepose[i], im.h, im.w, v->frames[i]);
+            float *uv = pt_npy_to_f32(&a);
+            pt_npy_free(&a);
+            const float *src = uv;
+            if (im.h != H || im.w != W) { pt_resize_nearest_chw(uv, 2, im.h, im.w, tmp_a, H, W); src = tmp_a; }
+            for (size_t k = 0; k < (size_t)2 * H * W; k++) f16[k] = pt_f32_to_f16(src[k]);
+            free(uv);
+            write_frame(dpo, pt_h5_f16_type(), i, f16, what);
+        } else {
+            pt_image pim = pt_image_load(v->skeleton[i]);
+            if (pim.h != im.h || pim.w != im.w)
+                PT_USAGE("%s: pose size %dx%d differs from its frame %s (%dx%d)", v->skeleton[i], pim.h, pim.w, v->frames[i], im.h, im.w);
+            image_to_size(&pim, u8, H, W, tmp_a, tmp_b);
+            pt_image_free(&pim);
+            write_frame(dpo, H5T_NATIVE_UINT8, i, u8, what);
+        }
+        pt_image_free(&im);
+        if (vi == 1 && i == v->n / 2) { H5Fflush(g, H5F_SCOPE_GLOBAL); pt_fault_point("pack_mid_video"); }
+    }
+    free(tmp_a); free(tmp_b); free(u8); free(f16); free(lat);
+    H5_CHECK(H5Dclose(dfr), what);
+    H5_CHECK(H5Dclose(dpo), what);
+    if (dla >= 0) H5_CHECK(H5Dclose(dla), what);
+    pt_h5_attr_write_f64(g, "fps", v->fps, what);
+    pt_h5_attr_write_str(g, "source", v->dir, what);
+    pt_h5_attr_write_str(g, "pose_kind", pt_pose_kind_name(kind), what);
+    pt_h5_attr_write_i64(g, "n_frames", v->n, what);
+    pt_h5_attr_write_i64(g, "height", H, what);
+    pt_h5_attr_write_i64(g, "width", W, what);
+    H5_CHECK(H5Fflush(g, H5F_SCOPE_GLOBAL), what);
+    pt_h5_attr_write_i64(g, "complete", 1, what);   // last: marks the group complete
+    H5_CHECK(H5Fflush(g, H5F_SCOPE_GLOBAL), what);
+    H5_CHECK(H5Gclose(g), what);
+    double dt = now_s() - t0;
+    if (!o->quiet)
+        fprintf(stderr, "pack: video %d/%d '%s': %d frames %dx%d in %.2f s (%.1f frames/s)\n",
+                vi + 1, nv, v->name, v->n, H, W, dt, dt > 0 ? v->n / dt : 0.0);
+}
+
+// Does an existing group match what we would write? (resume)
+static int group_complete(hid_t root, const pt_raw_video *v, pt_pose_kind kind, const pt_pack_opts *o, const char *what) {
+    hid_t g = H5_CHECK(H5Gopen2(root, v->name, H5P_DEFAULT), what);
+    int done = pt_h5_attr_exists(g, "complete", what);
+    if (done) {
+        int64_t n = pt_h5_attr_read_i64(g, "n_frames", what);
+        int64_t h = pt_h5_attr_read_i64(g, "height", what), w = pt_h5_attr_read_i64(g, "width", what);
+        int want_h = o->height ? o->height : v->h, want_w = o->width ? o->width : v->w;
+        if (n != v->n || (want_h && (h != want_h || w != want_w)))
+            PT_USAGE("%s: complete group has %lld frames %lldx%lld but the source %s has %d frames (packing at %dx%d); "
+                     "pack into a new file instead of --resume", what, (long long)n, (long long)h, (long long)w, v->dir, v->n, want_h, want_w);
+    }
+    H5_CHECK(H5Gclose(g), what);
+    return done;
+}
+
+int pt_pack(const char *const *srcs, int n_src, const pt_pack_opts *o) {
+    pt_h5_init();
+    if (!o->out) PT_USAGE("pack: no output file (-o / --out)");
+    if ((o->height > 0) != (o->width > 0) || o->height < 0 || o->width < 0)
+        PT_USAGE("pack: --size must be HxW with both sides positive (got %dx%d)", o->height, o->width);
+    char scratch[4200];
+    snprintf(scratch, sizeof scratch, "%s.frames", o->out);
+    pt_raw_set set = pt_raw_scan(srcs, n_src, o->pose_kind, scratch);   // validation before writing
+    const char *out = o->out;
+    struct stat st;
+    int exists = stat(out, &st) == 0;
+    hid_t f;
+    if (o->resume && exists) {
+        if (H5_CHECK(H5Fis_hdf5(out), out) <= 0) PT_USAGE("%s: --resume: the file exists but is not HDF5", out);
+        f = H5_CHECK(H5Fopen(out, H5F_ACC_RDWR, H5P_DEFAULT), out);
+        char *fmt = pt_h5_attr_read_str(f, "format", out);
+        char *pk = pt_h5_attr_read_str(f, "pose_kind", out);
+        if (strcmp(fmt, "posetune-pack") != 0) PT_USAGE("%s: --resume: attribute format is '%s', not posetune-pack", out, fmt);
+        if (strcmp(pk, pt_pose_kind_name(set.kind)) != 0)
+            PT_USAGE("%s: --resume: the file holds %s poses but the sources give %s", out, pk, pt_pose_kind_name(set.kind));
+        free(fmt); free(pk);
+    } else {
+        f = H5_CHECK(H5Fcreate(out, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), out);
+        pt_h5_attr_write_str(f, "format", "posetune-pack", out);
+        pt_h5_attr_write_i64(f, "version", 1, out);
+        pt_h5_attr_write_str(f, "pose_kind", pt_pose_kind_name(set.kind), out);
+    }
+    hid_t root = pt_h5_link_exists(f, "videos", out) ? H5_CHECK(H5Gopen2(f, "videos", H5P_DEFAULT), out)
+                                                     : H5_CHECK(H5Gcreate2(f, "videos", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), out);
+    int written = 0;
+    double t0 = now_s();
+    long frames = 0;
+    for (int i = 0; i < set.n; i++) {
+        const pt_raw_video *v = &set.videos[i];
+        char what[4200];
+        snprintf(what, sizeof what, "%s:/videos/%s", out, v->name);
+        if (pt_h5_link_exists(root, v->name, what)) {
+            if (group_complete(root, v, set.kind, o, what)) {
+                if (!o->quiet) fprintf(stderr, "pack: video %d/%d '%s': complete, skipped (--resume)\n", i + 1, set.n, v->name);
+                continue;
+            }
+            if (!o->quiet) fprintf(stderr, "pack: video %d/%d '%s': partial group from an interrupted run, packing again\n", i + 1, set.n, v->name);
+            H5_CHECK(H5Ldelete(root, v->name, H5P_DEFAULT), what);
+        }
+        pack_video(root, v, set.kind, i, set.n, o);
+        written++;
+        frames += v->n;
+    }
+    H5_CHECK(H5Gclose(root), out);
+    H5_CHECK(H5Fclose(f), out);
+    double dt = now_s() - t0;
+    if (!o->quiet)
+        fprintf(stderr, "pack: %s: %d videos (%d written), %ld frames in %.2f s (%.1f frames/s)\n", out, set.n, written,
+                frames, dt, dt > 0 ? frames / dt : 0.0);
+    pt_raw_free(&set);
+    return written;
+}

@@ -1,0 +1,271 @@
+// regime_dreampose.c — DreamPose training phases on the shared loop (see regime_dreampose.h).
+#include "trainer/regime_dreampose.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "autograd/ops.h"
+#include "autograd/rng.h"
+#include "datasets/synthetic.h"
+#include "tools/check.h"
+#include "trainer/ckpt.h"
+#include "trainer/dist.h"
+
+// ---- helpers ------------------------------------------------------------------------------------
+static pt_tensor *to_dev(const pt_model_set *m, int ndim, const int64_t *shape, const float *src) {
+    return pt_from_f32(m->device, m->dtype, ndim, shape, src);
+}
+
+static double scalar_of(pt_tensor *t) {
+    float v;
+    pt_copy_to_host_f32(t, &v);
+    return v;
+}
+
+// (B, per) standard normal, row b from the sample's own seed.
+static void fill_normal_rows(pt_trainer *t, const pt_batch *b, const char *purpose, int64_t per, float *dst) {
+    for (int k = 0; k < b->B; k++) {
+        pt_rng r;
+        pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], purpose));
+        pt_rng_fill_normal(&r, dst + k * per, per, 0.0f, 1.0f);
+    }
+}
+
+// ---- phase full / subject -----------------------------------------------------------------------
+static double step_diffusion(void *self, pt_trainer *t, const pt_batch *b, double loss_scale) {
+    pt_dreampose *d = self;
+    pt_model_set *m = &d->ms;
+    const pt_config *c = d->cfg;
+    const int B = b->B, H = b->H, W = b->W, h = m->latent_h, w = m->latent_w, P2 = 2 * m->n_poses;
+    PT_CHECKF(H == m->height && W == m->width, "batch %dx%d, models built for %dx%d", H, W, m->height, m->width);
+    PT_CHECKF(b->densepose != NULL, "DreamPose batch without DensePose poses");
+    PT_CHECKF(P2 == 10, "the loader gives 5 poses a sample, data.n_poses is %d", m->n_poses);
+    const int64_t per = (int64_t)4 * h * w;
+    const int subject = c->phase == PT_CFG_PHASE_SUBJECT;
+    const int32_t *drop_img = subject ? NULL : b->drop_image;
+    const int32_t *drop_pose = subject ? NULL : b->drop_pose;
+
+    // x0: the target's latent sample, scaled
+    float *vn = pt_malloc(sizeof(float) * B * per);       // (B, 4, h, w) VAE sampling noise
+    float *x0 = pt_malloc(sizeof(float) * B * per);       // (B, 4, h, w)
+    fill_normal_rows(t, b, "vae", per, vn);
+    PT_NO_GRAD_BEGIN
+    int mark = pt_scope_begin();
+    pt_tensor *xt = to_dev(m, 4, PT_SHAPE(B, 3, H, W), b->target);
+    pt_tensor *lat = pt_vae_encode_latents(&m->vae, xt, to_dev(m, 4, PT_SHAPE(B, 4, h, w), vn));
+    pt_copy_to_host_f32(lat, x0);
+    pt_scope_end(mark, NULL);
+    PT_NO_GRAD_END
+
+    // noise, timesteps, x_t, target
+    float *eps = pt_malloc(sizeof(float) * B * per), *xn = pt_malloc(sizeof(float) * B * per);
+    float *tgt = pt_malloc(sizeof(float) * B * per);
+    int64_t *ts = pt_malloc(sizeof(int64_t) * B);
+    fill_normal_rows(t, b, "noise", per, eps);
+    const int T = d->sched.cfg.num_train_timesteps;
+    for (int k = 0; k < B; k++) {
+        pt_rng r;
+        pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], "timestep"));
+        ts[k] = pt_rng_int(&r, 0, T);
+        if (c->train.noise_offset > 0) {
+            float off[4];
+            pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], "noise_offset"));
+            pt_rng_fill_normal(&r, off, 4, 0.0f, 1.0f);
+            for (int ch = 0; ch < 4; ch++)
+                for (int64_t i = 0; i < (int64_t)h * w; i++) eps[k * per + ch * h * w + i] += (float)c->train.noise_offset * off[ch];
+        }
+    }
+    pt_sched_add_noise(&d->sched, x0, eps, ts, B, per, xn);
+    if (c->train.prediction == PT_CFG_PRED_V) pt_sched_velocity(&d->sched, x0, eps, ts, B, per, tgt);
+    else memcpy(tgt, eps, sizeof(float) * B * per);
+
+    // poses on the latent grid, UNet input
+    float *pl = pt_malloc(sizeof(float) * (size_t)B * P2 * h * w);   // (B, 10, h, w)
+    pt_model_set_poses_to_latent(m, b->densepose, B, drop_pose, pl);
+    pt_tensor *in = pt_model_set_unet_input(m, xn, pl, B);            // (B, 14, h, w)
+    pt_tensor *ctx = pt_model_set_context(m, b->cond, B, drop_img);    // (B, T, D)
+    pt_tensor *tt = pt_from_i64(m->device, 1, PT_SHAPE(B), ts);
+    pt_unet_hooks hk = {0};
+    hk.checkpoint = c->train.gradient_checkpointing;
+    pt_tensor *pred = pt_unet_forward(&m->unet, in, tt, ctx, &hk);    // (B, 4, h, w)
+    if (pred->dtype != PT_F32) pred = pt_cast(pred, PT_F32);
+    pt_tensor *target = pt_from_f32(m->device, PT_F32, 4, PT_SHAPE(B, 4, h, w), tgt);
+    pt_tensor *wt = NULL;
+    if (c->train.min_snr_gamma > 0) {
+        float wv[4096];
+        PT_CHECKF(B <= 4096, "batch too large");
+        pt_sched_min_snr_weights(&d->sched, ts, B, c->train.min_snr_gamma, wv);
+        wt = pt_from_f32(m->device, PT_F32, 4, PT_SHAPE(B, 1, 1, 1), wv);
+    }
+    pt_tensor *loss = pt_mse_loss(pred, target, wt);
+    double v = scalar_of(loss);
+    pt_backward(pt_scale(loss, (float)loss_scale), NULL);
+    free(vn); free(x0); free(eps); free(xn); free(tgt); free(ts); free(pl);
+    return v;
+}
+
+// ---- phase vae_decoder --------------------------------------------------------------------------
+static double step_vae_decoder(void *self, pt_trainer *t, const pt_batch *b, double loss_scale) {
+    pt_dreampose *d = self;
+    pt_model_set *m = &d->ms;
+    const int B = b->B, H = b->H, W = b->W, h = m->latent_h, w = m->latent_w;
+    const int64_t per = (int64_t)4 * h * w;
+    float *vn = pt_malloc(sizeof(float) * B * per);
+    fill_normal_rows(t, b, "vae", per, vn);
+    pt_tensor *x = to_dev(m, 4, PT_SHAPE(B, 3, H, W), b->target);    // (B, 3, H, W) in [-1, 1]
+    pt_tensor *z;
+    PT_NO_GRAD_BEGIN
+    pt_tensor *mean, *logvar;
+    pt_vae_encode(&m->vae, x, &mean, &logvar);                         // frozen encoder
+    z = pt_vae_sample(mean, logvar, to_dev(m, 4, PT_SHAPE(B, 4, h, w), vn));
+    PT_NO_GRAD_END
+    m->vae.checkpoint = d->cfg->train.gradient_checkpointing;
+    pt_tensor *rec = pt_vae_decode(&m->vae, z);                        // (B, 3, H, W)
+    if (rec->dtype != PT_F32) rec = pt_cast(rec, PT_F32);
+    pt_tensor *xf = x->dtype == PT_F32 ? x : pt_from_f32(m->device, PT_F32, 4, PT_SHAPE(B, 3, H, W), b->target);
+    pt_tensor *loss = d->cfg->train.loss == PT_CFG_LOSS_L1 ? pt_l1_loss(rec, xf, NULL) : pt_mse_loss(rec, xf, NULL);
+    double v = scalar_of(loss);
+    pt_backward(pt_scale(loss, (float)loss_scale), NULL);
+    free(vn);
+    return v;
+}
+
+// ---- configuration ------------------------------------------------------------------------------
+static pt_aug_kind aug_of(const pt_config *c) {
+    switch (c->data.crop_mode) {
+    case PT_CFG_CROP_NONE: return PT_AUG_NONE;
+    case PT_CFG_CROP_OFFSET: return c->phase == PT_CFG_PHASE_VAE_DECODER ? PT_AUG_VAE_CROP : PT_AUG_DREAMPOSE_CROP;
+    case PT_CFG_CROP_RESIZED: return PT_AUG_RRC;
+    }
+    return PT_AUG_NONE;
+}
+
+char **pt_dreampose_subject_poses(const pt_config *cfg) {
+    int n = cfg->data.subject_images.n;
+    char **out = pt_calloc((size_t)(n ? n : 1), sizeof(char *));
+    for (int i = 0; i < n; i++) {
+        if (cfg->data.subject_poses.n) { out[i] = pt_strdup(cfg->data.subject_poses.v[i]); continue; }
+        const char *img = cfg->data.subject_images.v[i];
+        const char *dot = strrchr(img, '.'), *slash = strrchr(img, '/');
+        size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - img) : strlen(img);
+        size_t L = stem + 32;
+        out[i] = pt_malloc(L);
+        snprintf(out[i], L, "%.*s_densepose.npy", (int)stem, img);
+        struct stat st;
+        if (stat(out[i], &st) != 0)
+            PT_USAGE("subject image '%s': no DensePose file '%s' next to it (or list the files in data.subject_poses)", img, out[i]);
+    }
+    return out;
+}
+
+void pt_dreampose_loader_config(const pt_config *cfg, const char *data_dir_override, pt_loader_config *lc) {
+    const int subject_set = cfg->data.subject_images.n > 0 && cfg->phase != PT_CFG_PHASE_FULL;
+    pt_dist *dd = pt_dist_get();
+    pt_loader_config_default(lc, subject_set ? PT_SAMPLER_SUBJECT : PT_SAMPLER_DREAMPOSE, (uint64_t)cfg->train.seed);
+    if (cfg->phase == PT_CFG_PHASE_SUBJECT && !subject_set)
+        PT_USAGE("config key 'data.subject_images': phase subject needs the subject's images (posetune subject --images ...)");
+    lc->path = data_dir_override ? data_dir_override : cfg->data.path;
+    if (!subject_set && (!lc->path || !lc->path[0]))
+        PT_USAGE("config key 'data.path': empty; give a pack file or frame folder (or data.synthetic: true)");
+    lc->sampler.rank = dd->rank;
+    lc->sampler.world_size = dd->world;
+    if (cfg->phase == PT_CFG_PHASE_FULL) {
+        lc->sampler.p_drop_image = (float)cfg->data.drop_image;
+        lc->sampler.p_drop_pose = (float)cfg->data.drop_pose;
+        lc->sampler.p_drop_both = (float)cfg->data.drop_both;
+    }
+    lc->batch_size = cfg->train.batch_size;
+    lc->height = cfg->data.height;
+    lc->width = cfg->data.width;
+    lc->n_threads = cfg->data.workers > 0 ? cfg->data.workers : 1;
+    lc->n_prefetch = cfg->data.prefetch > 1 ? cfg->data.prefetch : 2;
+    lc->aug = aug_of(cfg);
+    lc->crop_p = (float)cfg->data.crop_prob;
+}
+
+int64_t pt_dreampose_done_steps(const char *out_dir) {
+    char d[4096];
+    snprintf(d, sizeof d, "%s/checkpoints", out_dir);
+    char *p = pt_ckpt_latest(d);
+    if (!p) return 0;
+    const char *base = strrchr(p, '/');
+    long long s = 0;
+    if (sscanf(base ? base + 1 : p, "step-%lld", &s) != 1) s = 0;
+    free(p);
+    return s;
+}
+
+static void make_synthetic(pt_dreampose *d) {
+    const pt_config *c = d->cfg;
+    size_t n = strlen(c->train.out_dir) + 16;
+    d->synthetic_dir = pt_malloc(n);
+    snprintf(d->synthetic_dir, n, "%s/data", c->train.out_dir);
+    char meta[4200];
+    snprintf(meta, sizeof meta, "%s/video_%04d/meta.json", d->synthetic_dir, c->data.synthetic_videos - 1);
+    struct stat st;
+    if (pt_dist_get()->rank == 0 && stat(meta, &st) != 0) {
+        pt_synth_opts o;
+        pt_synth_opts_default(&o);
+        o.n_videos = c->data.synthetic_videos;
+        o.n_frames = c->data.synthetic_frames;
+        o.width = c->data.width;
+        o.height = c->data.height;
+        o.seed = (uint64_t)c->train.seed;
+        pt_synth_generate(d->synthetic_dir, &o);
+    }
+    pt_dist_barrier();
+}
+
+void pt_dreampose_init(pt_dreampose *d, const pt_config *cfg) {
+    memset(d, 0, sizeof *d);
+    d->cfg = cfg;
+    if (cfg->regime != PT_CFG_REGIME_DREAMPOSE) PT_USAGE("config key 'regime': the DreamPose trainer needs regime: dreampose");
+    const int vae = cfg->phase == PT_CFG_PHASE_VAE_DECODER;
+    pt_model_set_build(&d->ms, cfg, vae ? PT_MS_TRAIN_VAE_DECODER : PT_MS_TRAIN_DIFFUSION);
+    pt_sched_config sc = pt_sched_config_default();
+    sc.num_train_timesteps = cfg->train.num_train_timesteps;
+    sc.beta_start = cfg->train.beta_start;
+    sc.beta_end = cfg->train.beta_end;
+    sc.prediction_type = cfg->train.prediction == PT_CFG_PRED_V ? PT_PRED_V : PT_PRED_EPSILON;
+    sc.rescale_betas_zero_snr = cfg->train.zero_terminal_snr;
+    pt_sched_init(&d->sched, &sc);
+
+    if (cfg->data.synthetic && !cfg->data.path[0] && cfg->phase != PT_CFG_PHASE_SUBJECT) make_synthetic(d);
+    pt_loader_config lc;
+    pt_dreampose_loader_config(cfg, d->synthetic_dir, &lc);
+    if (lc.sampler.mode == PT_SAMPLER_SUBJECT) {
+        d->n_subject = cfg->data.subject_images.n;
+        d->subject_poses = pt_dreampose_subject_poses(cfg);
+        lc.subject_images = (const char *const *)cfg->data.subject_images.v;
+        lc.subject_poses = (const char *const *)d->subject_poses;
+        lc.n_subject = d->n_subject;
+    }
+    d->ops.name = vae ? "dreampose/vae_decoder" : cfg->phase == PT_CFG_PHASE_SUBJECT ? "dreampose/subject" : "dreampose/full";
+    d->ops.micro_step = vae ? step_vae_decoder : step_diffusion;
+    d->ops.sample = NULL;   // samples: posetune render
+    pt_trainer_init(&d->trainer, cfg, &d->ms.P, &lc);
+    d->trainer.quiet = d->quiet;
+}
+
+double pt_dreampose_run(pt_dreampose *d) { return pt_trainer_run(&d->trainer, &d->ops, d); }
+
+void pt_dreampose_free(pt_dreampose *d) {
+    pt_trainer_free(&d->trainer);
+    pt_sched_free(&d->sched);
+    pt_model_set_free(&d->ms);
+    for (int i = 0; i < d->n_subject; i++) free(d->subject_poses[i]);
+    free(d->subject_poses);
+    free(d->synthetic_dir);
+    memset(d, 0, sizeof *d);
+}
+
+double pt_dreampose_train(const pt_config *cfg) {
+    pt_dreampose *d = pt_malloc(sizeof *d);
+    pt_dreampose_init(d, cfg);
+    double loss = pt_dreampose_run(d);
+    pt_dreampose_free(d);
+    free(d);
+    return loss;
+}
