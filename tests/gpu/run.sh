@@ -34,7 +34,15 @@ step() {   # step NAME CMD...
   echo "== $name: $st"; tail -n 25 "$out/$name.log"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-step configure cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOSETUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90
+cfg_args=(-S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOSETUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90)
+if ! [ -f /usr/include/hdf5/serial/hdf5.h ] && ! [ -f /usr/include/hdf5.h ]; then
+  # no system HDF5: use the carried Debian one (its runtime needs libcurl.so.4 and libcrypto.so.3)
+  echo "no system HDF5; using the carried packages"
+  cfg_args+=(-DHDF5_C_INCLUDE_DIR=$prefix/usr/include/hdf5/serial -DHDF5_C_LIBRARY_hdf5=$arch_dir/libhdf5_serial.so
+             -DHDF5_INCLUDE_DIRS=$prefix/usr/include/hdf5/serial -DHDF5_C_LIBRARIES=$arch_dir/libhdf5_serial.so)
+  export CPATH=$CPATH:$prefix/usr/include/hdf5/serial
+fi
+step configure cmake "${cfg_args[@]}"
 step build cmake --build "$build" -j16
 for t in "$build"/tests/gpu/gpu_*; do
   [ -x "$t" ] && step "$(basename "$t")" "$t"
