@@ -64,8 +64,8 @@ pt_sampler *pt_sampler_create(const pt_sampler_config *c, const int *n_frames, i
     s->perm = pt_malloc(sizeof(int64_t) * s->n_items);
     s->perm_epoch = -1;
     s->st.seed = c->seed;
-    s->pair_seed = pt_rng_derive(c->seed, "sampler.pair", c->rank);
-    s->drop_seed = pt_rng_derive(c->seed, "sampler.dropout", c->rank);
+    s->pair_seed = pt_rng_derive(c->seed, "sampler.pair", 0);
+    s->drop_seed = pt_rng_derive(c->seed, "sampler.dropout", 0);
     return s;
 }
 
@@ -84,8 +84,8 @@ void pt_sampler_set_state(pt_sampler *s, pt_sampler_state st) {
                  (long long)st.epoch, (long long)st.cursor, (long long)s->n_local);
     if (st.seed != s->c.seed) {   // a different seed: every derived stream changes with it
         s->c.seed = st.seed;
-        s->pair_seed = pt_rng_derive(st.seed, "sampler.pair", s->c.rank);
-        s->drop_seed = pt_rng_derive(st.seed, "sampler.dropout", s->c.rank);
+        s->pair_seed = pt_rng_derive(st.seed, "sampler.pair", 0);
+        s->drop_seed = pt_rng_derive(st.seed, "sampler.dropout", 0);
         s->perm_epoch = -1;
     }
     s->st = st;
@@ -100,7 +100,7 @@ static void build_perm(pt_sampler *s) {
 }
 
 void pt_sampler_dropout(const pt_sampler_config *c, uint64_t key, int *drop_image, int *drop_pose) {
-    float u = pt_rng_uniform_at(pt_rng_derive(c->seed, "sampler.dropout", c->rank), key);
+    float u = pt_rng_uniform_at(pt_rng_derive(c->seed, "sampler.dropout", 0), key);
     *drop_image = *drop_pose = 0;
     if (u < c->p_drop_image) *drop_image = 1;
     else if (u < c->p_drop_image + c->p_drop_pose) *drop_pose = 1;
@@ -134,7 +134,10 @@ void pt_sampler_next(pt_sampler *s, pt_sample *o) {
     memset(o, 0, sizeof *o);
     o->epoch = s->st.epoch;
     o->cursor = s->st.cursor;
-    o->key = (uint64_t)s->st.epoch * (uint64_t)s->n_local + (uint64_t)s->st.cursor;
+    // The key is the sample's place in the GLOBAL order of the epoch (rank r holds positions
+    // r, r+W, ...), so every random choice is the same whatever the world size: N ranks x batch B/N
+    // see exactly the samples and draws of 1 rank x batch B.
+    o->key = (uint64_t)s->st.epoch * (uint64_t)s->n_items + (uint64_t)c->rank + (uint64_t)s->st.cursor * (uint64_t)c->world_size;
     o->item = s->perm[c->rank + s->st.cursor * c->world_size];
     s->st.cursor++;
     pt_rng r = {s->pair_seed, o->key * 256};

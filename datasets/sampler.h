@@ -5,7 +5,7 @@
 // disjoint and together cover the epoch exactly (no padding, no dropped items; when N % W != 0 the
 // first N % W ranks get one more sample per epoch: training is step-based, each rank simply rolls
 // into its next epoch independently). The state (seed, epoch, cursor) is all a checkpoint needs;
-// every random choice of a sample is a pure function of (seed, rank, epoch, cursor), through
+// every random choice of a sample is a pure function of (seed, epoch, global position), through
 // counter-based Philox streams (autograd/rng.h), so restoring the state replays the same samples.
 //
 // Modes:
@@ -25,7 +25,9 @@
 //   SUBJECT    item = photo j of a subject set (one "video"): target j, conditioning photo i != j
 //              uniform, poses = j five times (still photos have no neighbours).
 //
-// Conditioning dropout (per sample): u ~ U[0,1) from the per-rank stream "sampler.dropout":
+// Random choices are keyed by the sample's position in the GLOBAL epoch order (epoch, r + cursor*W),
+// so a rank draws from its own sub-stream, and N ranks x batch B/N reproduce 1 rank x batch B.
+// Conditioning dropout (per sample): u ~ U[0,1) from the stream "sampler.dropout" at that key:
 // u < p_image -> drop image only; < p_image + p_pose -> pose only; < p_image + p_pose + p_both ->
 // both. The flags go into the batch; the regime code zeros the inputs.
 #pragma once

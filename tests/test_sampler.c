@@ -112,17 +112,22 @@ TEST_CASE(dropout_rates) {
     EXPECT(fabs(pose - mu) < 3 * sd, "pose-only drops %d", pose);
     EXPECT(fabs(both - mu) < 3 * sd, "both drops %d", both);
     pt_sampler_free(s);
-    // Rank streams differ.
+    // Draws are keyed by the global sample position, not by the rank: the same key gives the same
+    // flags on every rank (so N ranks x B/N equal 1 rank x B), neighbouring keys are independent.
     c.world_size = 2; c.rank = 1;
-    int a = 0, b = 0, same = 0;
+    int a = 0, same_key = 0, next_key = 0;
     pt_sampler_config c0 = c; c0.rank = 0;
     for (uint64_t k = 0; k < 2000; k++) {
-        int i0, p0, i1, p1;
+        int i0, p0, i1, p1, i2, p2;
         pt_sampler_dropout(&c0, k, &i0, &p0);
         pt_sampler_dropout(&c, k, &i1, &p1);
-        a += i0; b += i1; same += (i0 == i1 && p0 == p1 && (i0 || p0));
+        pt_sampler_dropout(&c, k + 1, &i2, &p2);
+        a += (i0 || p0);
+        same_key += (i0 == i1 && p0 == p1);
+        next_key += (i0 == i2 && p0 == p2 && (i0 || p0));
     }
-    EXPECT(same < 40, "ranks 0 and 1 drop the same samples (%d of ~%d)", same, a);
+    EXPECT(same_key == 2000, "the same key gave different flags on two ranks (%d of 2000 equal)", same_key);
+    EXPECT(next_key < 40, "neighbouring keys drop the same samples (%d of ~%d)", next_key, a);
     pt_sampler_config bad = c0; bad.p_drop_both = 0.95f;
     EXPECT_FAILS(pt_sampler_create(&bad, nf, 1), 2, "dropout rates");
 }
