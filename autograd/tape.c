@@ -14,6 +14,10 @@ static _Thread_local int g_ckpt_enabled = 1;
 static _Thread_local pt_tape g_root_tape = {0};
 static _Thread_local pt_tape *g_tape = NULL;
 
+static _Thread_local pt_grad_ready_fn g_ready_fn = NULL;
+static _Thread_local void *g_ready_ctx = NULL;
+void pt_set_grad_ready_hook(pt_grad_ready_fn fn, void *ctx) { g_ready_fn = fn; g_ready_ctx = ctx; }
+
 static pt_tape *cur_tape(void) { if (!g_tape) g_tape = &g_root_tape; return g_tape; }
 
 int pt_set_grad_enabled(int on) { int p = g_grad_enabled; g_grad_enabled = on; return p; }
@@ -29,7 +33,10 @@ static pt_node *node_alloc(const char *op, pt_backward_fn bw, int n_in, pt_tenso
     n->n_in = n_in;
     for (int k = 0; k < n_in; k++) {
         n->in[k] = in[k];
-        if (in[k]) pt_tensor_meta_retain(in[k]);
+        if (in[k]) {
+            pt_tensor_meta_retain(in[k]);
+            if (in[k]->is_param && in[k]->requires_grad) in[k]->pending_uses++;
+        }
     }
     pt_tape *t = cur_tape();
     n->tape = t;
@@ -79,7 +86,13 @@ static void node_free(pt_node *n) {
         if (o->grad) { pt_tensor *g = o->grad; o->grad = NULL; pt_tensor_unref(g); }
         pt_tensor_meta_release(o);
     }
-    for (int k = 0; k < n->n_in; k++) if (n->in[k]) pt_tensor_meta_release(n->in[k]);
+    for (int k = 0; k < n->n_in; k++) {
+        pt_tensor *x = n->in[k];
+        if (!x) continue;
+        if (x->is_param && x->requires_grad && x->pending_uses > 0 && --x->pending_uses == 0 && g_ready_fn)
+            g_ready_fn(x, g_ready_ctx);
+        pt_tensor_meta_release(x);
+    }
     if (n->free_ctx) n->free_ctx(n->ctx);
     free(n);
 }

@@ -52,6 +52,12 @@ int pt_node_needs_grad(pt_node *n, int k);             // does input k want a gr
 // p->grad, or one allocated here); for intermediates the engine frees it after use.
 void pt_grad_accum(pt_tensor *t, pt_tensor *g);
 
+// Gradient-ready hook (data-parallel bucketing): called once a parameter's gradient is final for
+// this backward pass, i.e. when the last recorded node that uses it has run (or was skipped).
+// Runs on the thread that runs backward, in the order gradients become ready.
+typedef void (*pt_grad_ready_fn)(pt_tensor *param, void *ctx);
+void pt_set_grad_ready_hook(pt_grad_ready_fn fn, void *ctx);   // NULL to remove
+
 // Run backward from `root` (grad = ones if NULL, else `grad` of root's shape). Consumes the tape.
 void pt_backward(pt_tensor *root, pt_tensor *grad);
 // Drop every recorded node without running backward (after an evaluation with grad mode on).

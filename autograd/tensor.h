@@ -44,6 +44,7 @@ typedef struct pt_tensor {
     int refs, meta_refs;
     int requires_grad;
     int is_param;                 // a leaf whose gradient persists in ->grad across backward calls
+    int pending_uses;             // parameters: recorded nodes that take it and have not run backward yet
     struct pt_tensor *grad;       // leaves: accumulated gradient (f32); intermediates: engine-managed
     struct pt_node *node;         // producing tape node (NULL for leaves)
     const char *name;             // optional, for messages

@@ -186,6 +186,34 @@ TEST_CASE(rng_is_deterministic_and_normal) {
     pt_scope_end(mark, NULL);
 }
 
+// The gradient-ready hook fires once per parameter, after its last use ran backward, with the
+// final gradient already in place (data-parallel buckets rely on this).
+static int ready_calls = 0;
+static float ready_grad[2];
+static void on_ready(pt_tensor *p, void *ctx) {
+    (void)ctx;
+    ready_calls++;
+    pt_copy_to_host_f32(p->grad, ready_grad);
+}
+TEST_CASE(grad_ready_hook) {
+    int mark = pt_scope_begin();
+    pt_tensor *w = pt_param_new(PT_CPU, PT_F32, PT_DIMS(2), "w");
+    pt_copy_from_host_f32(w, (float[]){2, 3});
+    pt_tensor *x = pt_from_f32(PT_CPU, PT_F32, PT_DIMS(2), (float[]){5, 7});
+    pt_set_grad_ready_hook(on_ready, NULL);
+    // loss = sum(w*x) + sum(w*w): dw = x + 2w = (9, 13); w is used by two nodes (three inputs)
+    pt_tensor *l = pt_add(pt_sum(pt_mul(w, x)), pt_sum(pt_mul(w, w)));
+    EXPECT(w->pending_uses == 3, "pending uses %d, expected 3", w->pending_uses);
+    pt_backward(l, NULL);
+    pt_set_grad_ready_hook(NULL, NULL);
+    EXPECT(ready_calls == 1, "hook called %d times", ready_calls);
+    EXPECT_CLOSE(ready_grad[0], 9, 0, 0);
+    EXPECT_CLOSE(ready_grad[1], 13, 0, 0);
+    EXPECT(w->pending_uses == 0, "pending uses left: %d", w->pending_uses);
+    pt_scope_end(mark, NULL);
+    pt_release(w);
+}
+
 int main(void) {
     tu_seed(1);
     RUN(scope_releases_everything);
@@ -196,5 +224,6 @@ int main(void) {
     RUN(param_grad_accumulates_and_frozen_records_nothing);
     RUN(checkpoint_matches_plain);
     RUN(rng_is_deterministic_and_normal);
+    RUN(grad_ready_hook);
     return test_summary();
 }
