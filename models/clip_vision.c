@@ -168,6 +168,7 @@ void pt_clip_vision_forward(pt_clip_vision *m, pt_tensor *px, pt_clip_vision_out
 static int ignorable(const char *name) {
     if (strncmp(name, "text_model.", 11) == 0 || strncmp(name, "text_projection.", 16) == 0) return 1;
     if (strcmp(name, "logit_scale") == 0) return 1;
+    if (strncmp(name, "visual_projection.", 18) == 0) return 1;   // a tower built without projection
     size_t n = strlen(name);
     return n >= 12 && strcmp(name + n - 12, "position_ids") == 0;
 }

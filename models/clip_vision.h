@@ -75,6 +75,7 @@ void pt_clip_vision_forward(pt_clip_vision *m, pt_tensor *pixel_values, pt_clip_
 
 // Load by name like pt_params_load (opts may be NULL), but tensors of the checkpoint that a vision
 // tower never uses are accepted: the text tower of a full CLIPModel file ("text_model.*",
-// "text_projection.*", "logit_scale") and the "position_ids" buffer of older transformers files.
+// "text_projection.*", "logit_scale"), the "position_ids" buffer of older transformers files, and
+// "visual_projection.weight" when the tower was built without projection (DreamPose).
 // Any other tensor no parameter takes is still an error (unless opts->allow_unexpected).
 void pt_clip_vision_load(pt_params *P, const pt_weights *w, const pt_load_opts *opts);

@@ -28,6 +28,15 @@ void pt_motion_config_from_json(pt_motion_config *c, const pt_json *root) {
     c->max_len = pt_json_int(j, "temporal_position_encoding_max_len", c->max_len);
     c->max_len = pt_json_int(j, "max_seq_length", c->max_len);
     c->norm_num_groups = pt_json_int(j, "norm_num_groups", c->norm_num_groups);
+    c->norm_over_frames = pt_json_bool(j, "norm_over_frames", c->norm_over_frames);
+    // diffusers' MotionAdapter config.json: its AnimateDiffTransformer3D normalises over the frames
+    if (pt_json_get(j, "motion_layers_per_block") || pt_json_get(j, "motion_max_seq_length")) {
+        c->heads = pt_json_int(j, "motion_num_attention_heads", c->heads);
+        c->num_layers = pt_json_int(j, "motion_transformer_layers_per_block", c->num_layers);
+        c->max_len = pt_json_int(j, "motion_max_seq_length", c->max_len);
+        c->norm_num_groups = pt_json_int(j, "motion_norm_num_groups", c->norm_num_groups);
+        c->norm_over_frames = pt_json_bool(j, "norm_over_frames", 1);
+    }
     c->num_frames = pt_json_int(j, "num_frames", 0);
     c->in_channels = pt_json_int(j, "in_channels", 0);
     if (c->heads < 1) PT_USAGE("%s: heads must be >= 1 (got %d)", src, c->heads);
@@ -58,6 +67,7 @@ void pt_motion_module_init(pt_motion_module *m, pt_params *P, const char *base, 
     if (C % 2) PT_USAGE("motion module '%s': the position encoding needs an even width (got %d)", base, C);
     memset(m, 0, sizeof *m);
     m->channels = C; m->heads = c->heads; m->max_len = c->max_len; m->n_layers = c->num_layers;
+    m->norm_over_frames = c->norm_over_frames;
     char tt[256], nm[320];
     pt_mc_join(tt, sizeof tt, base, "temporal_transformer");
     m->norm = pt_mc_group_norm(P, tt, "norm", C, c->norm_num_groups, 1e-6f);
@@ -117,9 +127,17 @@ static pt_tensor *module_body(pt_motion_module *m, pt_tensor *x, pt_tensor *pe) 
     const int64_t F = pe->shape[0], C = m->channels;
     const int64_t BF = x->shape[0], H = x->shape[2], W = x->shape[3], B = BF / F, HW = H * W;
     int mark = pt_scope_begin();
-    pt_tensor *t = pt_mc_group_norm_fwd(&m->norm, x);              // (B*F, C, H, W)
-    t = pt_reshape(t, PT_DIMS(B, F, C, HW));
-    t = pt_contiguous(pt_permute(t, (const int[]){0, 3, 1, 2}));   // (B, HW, F, C)
+    pt_tensor *t;
+    if (m->norm_over_frames) {   // diffusers: GroupNorm of (B, C, F, H, W), statistics over the frames too
+        t = pt_reshape(x, PT_DIMS(B, F, C, HW));
+        t = pt_contiguous(pt_permute(t, (const int[]){0, 2, 1, 3}));   // (B, C, F, HW)
+        t = pt_mc_group_norm_fwd(&m->norm, t);
+        t = pt_contiguous(pt_permute(t, (const int[]){0, 3, 2, 1}));   // (B, HW, F, C)
+    } else {                     // AnimateDiff: GroupNorm of each frame
+        t = pt_mc_group_norm_fwd(&m->norm, x);                           // (B*F, C, H, W)
+        t = pt_reshape(t, PT_DIMS(B, F, C, HW));
+        t = pt_contiguous(pt_permute(t, (const int[]){0, 3, 1, 2}));   // (B, HW, F, C)
+    }
     t = pt_reshape(t, PT_DIMS(B * HW, F, C));                      // (B*HW, F, C)
     t = pt_mc_linear_fwd(&m->proj_in, t);
     for (int l = 0; l < m->n_layers; l++) {

@@ -1,7 +1,9 @@
 // motion_module.h — AnimateDiff's VanillaTemporalModule (v2: mm_sd_v15_v2) on the autograd engine.
 //
 // One module of width C on h (B*F, C, H, W), the F frames of each batch item consecutive:
-//   x = GroupNorm(groups 32, eps 1e-6)(h)                      per frame
+//   x = GroupNorm(groups 32, eps 1e-6)(h)                      per frame (AnimateDiff), or over the
+//                                                              frames of each video (diffusers; see
+//                                                              pt_motion_config.norm_over_frames)
 //   t = (B*F, C, H, W) -> (B*H*W, F, C)                        one temporal sequence per pixel
 //   t = proj_in(t)                                             Linear C -> C
 //   block (num_layers of them):
@@ -25,13 +27,18 @@ typedef struct pt_motion_config {
     int num_layers;       // transformer blocks per module: 1
     int max_len;          // temporal_position_encoding_max_len: 32 (v2), 24 (v1)
     int norm_num_groups;  // 32
+    int norm_over_frames; // 0: AnimateDiff's own code (GroupNorm of each frame, "(b f) c h w"; Moore-
+                          //    AnimateAnyone); 1: diffusers' AnimateDiffTransformer3D (GroupNorm of
+                          //    (b, c, f, h, w): statistics over all frames of a video). Same weights.
     int num_frames;       // frames of the peer fixture (not part of the model), 0 if absent
     int in_channels;      // width of a standalone module (fixture json), 0 if absent
 } pt_motion_config;
 
 void pt_motion_config_v2(pt_motion_config *c);   // mm_sd_v15_v2: 8 heads, 1 layer, max_len 32, 32 groups
 // Keys: heads / num_attention_heads, num_layers / num_transformer_block, max_seq_length /
-// temporal_position_encoding_max_len, norm_num_groups, num_frames, in_channels. Missing: v2 values.
+// temporal_position_encoding_max_len, norm_num_groups, norm_over_frames, num_frames, in_channels.
+// Missing: v2 values, norm_over_frames 0. A diffusers MotionAdapter config.json (motion_* keys)
+// sets norm_over_frames 1 unless the key says otherwise.
 void pt_motion_config_from_json(pt_motion_config *c, const pt_json *root);
 void pt_motion_config_load(pt_motion_config *c, const char *path);
 
@@ -48,7 +55,7 @@ typedef struct pt_motion_module {
     pt_lin proj_in, proj_out;
     int n_layers;
     pt_motion_block *blocks;
-    int channels, heads, max_len;
+    int channels, heads, max_len, norm_over_frames;
     pt_tensor *pe;          // (max_len, C) cached on the device/dtype of the first input (owned)
 } pt_motion_module;
 

@@ -96,14 +96,36 @@ static void mid_init(pt_vae_mid *m, pt_params *P, const char *base, int C, int g
 }
 
 void pt_vae_init(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *prefix) {
+    pt_vae_init_parts(v, c, P, prefix, PT_VAE_BOTH);
+}
+
+static void encoder_init(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *prefix);
+static void decoder_init(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *prefix);
+
+void pt_vae_init_parts(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *prefix, int parts) {
     if (!prefix) prefix = "";
     memset(v, 0, sizeof *v);
     v->cfg = *c;
+    v->parts = parts;
+    if (parts & PT_VAE_ENCODER) encoder_init(v, c, P, prefix);
+    if (parts & PT_VAE_DECODER) decoder_init(v, c, P, prefix);
+    // quant convs (top level)
+    char nm[320];
+    const int L2 = 2 * c->latent_channels;
+    if (c->use_quant_conv && (parts & PT_VAE_ENCODER)) {
+        snprintf(nm, sizeof nm, "%squant_conv", prefix);
+        v->quant_conv = pt_mc_conv(P, nm, NULL, L2, L2, 1, 1, 0, 1);
+    }
+    if (c->use_post_quant_conv && (parts & PT_VAE_DECODER)) {
+        snprintf(nm, sizeof nm, "%spost_quant_conv", prefix);
+        v->post_quant_conv = pt_mc_conv(P, nm, NULL, c->latent_channels, c->latent_channels, 1, 1, 0, 1);
+    }
+}
+
+static void encoder_init(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *prefix) {
     const int G = c->norm_num_groups, L = c->layers_per_block, nb = c->n_blocks;
     const int *boc = c->block_out_channels;
     char base[160], nm[320];
-
-    // encoder
     snprintf(base, sizeof base, "%sencoder", prefix);
     v->enc_conv_in = pt_mc_conv(P, base, "conv_in", c->in_channels, boc[0], 3, 1, 1, 1);
     int ch = boc[0];
@@ -125,13 +147,17 @@ void pt_vae_init(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *pr
     mid_init(&v->enc_mid, P, nm, boc[nb - 1], G, c->mid_block_add_attention);
     v->enc_norm_out = pt_mc_group_norm(P, base, "conv_norm_out", boc[nb - 1], G, VAE_EPS);
     v->enc_conv_out = pt_mc_conv(P, base, "conv_out", boc[nb - 1], 2 * c->latent_channels, 3, 1, 1, 1);
+}
 
-    // decoder
+static void decoder_init(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *prefix) {
+    const int G = c->norm_num_groups, L = c->layers_per_block, nb = c->n_blocks;
+    const int *boc = c->block_out_channels;
+    char base[160], nm[320];
     snprintf(base, sizeof base, "%sdecoder", prefix);
     v->dec_conv_in = pt_mc_conv(P, base, "conv_in", c->latent_channels, boc[nb - 1], 3, 1, 1, 1);
     snprintf(nm, sizeof nm, "%s.mid_block", base);
     mid_init(&v->dec_mid, P, nm, boc[nb - 1], G, c->mid_block_add_attention);
-    ch = boc[nb - 1];
+    int ch = boc[nb - 1];
     for (int i = 0; i < nb; i++) {
         int out = boc[nb - 1 - i];
         pt_vae_block *b = &v->dec_up[i];
@@ -149,17 +175,6 @@ void pt_vae_init(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *pr
     }
     v->dec_norm_out = pt_mc_group_norm(P, base, "conv_norm_out", boc[0], G, VAE_EPS);
     v->dec_conv_out = pt_mc_conv(P, base, "conv_out", boc[0], c->out_channels, 3, 1, 1, 1);
-
-    // quant convs (top level)
-    const int L2 = 2 * c->latent_channels;
-    if (c->use_quant_conv) {
-        snprintf(nm, sizeof nm, "%squant_conv", prefix);
-        v->quant_conv = pt_mc_conv(P, nm, NULL, L2, L2, 1, 1, 0, 1);
-    }
-    if (c->use_post_quant_conv) {
-        snprintf(nm, sizeof nm, "%spost_quant_conv", prefix);
-        v->post_quant_conv = pt_mc_conv(P, nm, NULL, c->latent_channels, c->latent_channels, 1, 1, 0, 1);
-    }
 }
 
 // ---- forward pieces -------------------------------------------------------------------------------
@@ -268,6 +283,7 @@ void pt_vae_encode(pt_vae *v, pt_tensor *x, pt_tensor **mean, pt_tensor **logvar
         char b[128];
         PT_USAGE("vae encode: input %s, expected (B, %d, H, W)", pt_shape_str(x, b, sizeof b), c->in_channels);
     }
+    PT_CHECKF(v->parts & PT_VAE_ENCODER, "pt_vae_encode: the VAE was built without its encoder");
     int64_t f = 1LL << (c->n_blocks - 1);
     if (x->shape[2] % f || x->shape[3] % f)
         PT_USAGE("vae encode: image %lldx%lld is not divisible by %lld", (long long)x->shape[2],
@@ -317,6 +333,7 @@ pt_tensor *pt_vae_decode(pt_vae *v, pt_tensor *z) {
         char b[128];
         PT_USAGE("vae decode: latent %s, expected (B, %d, h, w)", pt_shape_str(z, b, sizeof b), c->latent_channels);
     }
+    PT_CHECKF(v->parts & PT_VAE_DECODER, "pt_vae_decode: the VAE was built without its decoder");
     int mark = pt_scope_begin();
     pt_tensor *h = z;
     if (v->post_quant_conv.w) h = pt_mc_conv_fwd(&v->post_quant_conv, h);

@@ -90,11 +90,16 @@ typedef struct pt_vae {
     pt_vae_mid dec_mid;
     pt_vae_block dec_up[PT_VAE_MAX_BLOCKS];
     pt_gnorm dec_norm_out;
+    int parts;                 // PT_VAE_ENCODER | PT_VAE_DECODER
     int checkpoint;            // recompute every resnet in backward (gradient checkpointing)
 } pt_vae;
 
 // Registers every parameter in P (not finalized) under prefix + diffusers name. prefix "" or "vae.".
 void pt_vae_init(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *prefix);
+// Only some parts: PT_VAE_ENCODER (encoder.* + quant_conv), PT_VAE_DECODER (post_quant_conv +
+// decoder.*). Load such a table with allow_unexpected (the file holds the other half too).
+enum { PT_VAE_ENCODER = 1, PT_VAE_DECODER = 2, PT_VAE_BOTH = 3 };
+void pt_vae_init_parts(pt_vae *v, const pt_vae_config *c, pt_params *P, const char *prefix, int parts);
 
 // x (B, in_channels, H, W), H and W divisible by 2^(n_blocks-1) ->
 // mean, logvar (B, latent_channels, H/8, W/8) (SD). Both belong to the current scope.

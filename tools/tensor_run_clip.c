@@ -9,7 +9,6 @@
 #include "tools/check.h"
 #include "tools/tensor_run.h"
 
-int pt_tensor_run_clip_vision(const pt_tr_args *a);
 
 int pt_tensor_run_clip_vision(const pt_tr_args *a) {
     pt_clip_vision_config cfg;

@@ -8,7 +8,6 @@
 #include "tools/check.h"
 #include "tools/tensor_run.h"
 
-int pt_tensor_run_motion_module(const pt_tr_args *a);
 
 int pt_tensor_run_motion_module(const pt_tr_args *a) {
     pt_motion_config cfg;

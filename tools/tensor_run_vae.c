@@ -2,31 +2,28 @@
 //   vae-encode: image (B, 3, H, W) -> enc_mean, enc_logvar (B, 4, H/8, W/8) (quant_conv applied,
 //               logvar clamped to [-30, 20]); no gradients (the encoder is frozen in every regime).
 //   vae-decode: z (B, 4, h, w) -> dec (B, 3, 8h, 8w) (post_quant_conv, then the decoder); with
-//               --grad-from R: grad.<p> of decoder.* and post_quant_conv.* (the trainable set of
-//               DreamPose's VAE finetune; every other parameter is frozen and written as zeros) and grad.z.
+//               --grad-from R: grad.<p> of every decoder.* and post_quant_conv.* parameter (the
+//               trainable set of DreamPose's VAE finetune; only that half is built) and grad.z.
 // Weights with the deprecated attention names (query/key/value/proj_attn) or [C, C, 1, 1] attention
 // weights are accepted.
 #include "models/vae.h"
 #include "tools/check.h"
 #include "tools/tensor_run.h"
 
-int pt_tensor_run_vae_encode(const pt_tr_args *a);
-int pt_tensor_run_vae_decode(const pt_tr_args *a);
 
-static void vae_setup(const pt_tr_args *a, pt_vae *v, pt_params *P, pt_weights **w, int train_decoder) {
+// Builds only the half that runs (so gradients are written for exactly decoder.* + post_quant_conv).
+static void vae_setup(const pt_tr_args *a, pt_vae *v, pt_params *P, pt_weights **w, int part, int train) {
     pt_vae_config cfg;
     pt_vae_config_load(&cfg, a->config);
     *w = pt_weights_load(a->weights);
     pt_vae_upgrade_names(*w);
     pt_params_init(P, a->device, a->dtype);
-    pt_vae_init(v, &cfg, P, "");
-    pt_params_set_trainable(P, "", 0);
-    if (train_decoder) {
-        pt_params_set_trainable(P, "decoder.", 1);
-        pt_params_set_trainable(P, "post_quant_conv.", 1);
-    }
+    pt_vae_init_parts(v, &cfg, P, "", part);
+    pt_params_set_trainable(P, "", train);
     pt_params_finalize(P);
-    pt_params_load(P, *w, NULL);
+    pt_load_opts o = {0};
+    o.allow_unexpected = 1;   // the other half of the VAE
+    pt_params_load(P, *w, &o);
 }
 
 int pt_tensor_run_vae_encode(const pt_tr_args *a) {
@@ -34,7 +31,7 @@ int pt_tensor_run_vae_encode(const pt_tr_args *a) {
     pt_params P;
     pt_vae v;
     pt_weights *w;
-    vae_setup(a, &v, &P, &w, 0);
+    vae_setup(a, &v, &P, &w, PT_VAE_ENCODER, 0);
     pt_weights *in = pt_weights_load(a->inputs);
     int mark = pt_scope_begin();
     pt_tr_out o;
@@ -58,7 +55,7 @@ int pt_tensor_run_vae_decode(const pt_tr_args *a) {
     pt_params P;
     pt_vae v;
     pt_weights *w;
-    vae_setup(a, &v, &P, &w, a->grad_from != NULL);
+    vae_setup(a, &v, &P, &w, PT_VAE_DECODER, a->grad_from != NULL);
     pt_weights *in = pt_weights_load(a->inputs);
     int mark = pt_scope_begin();
     pt_tr_out o;
