@@ -28,7 +28,7 @@ log() { echo "$@" | tee -a "$out/summary.txt"; }
 step() {   # step NAME CMD...
   local name=$1; shift
   local t0=$(date +%s.%N)
-  if "$@" >"$out/$name.log" 2>&1; then passed=$((passed+1)); st=PASS; else failed=$((failed+1)); st=FAIL; fi
+  if timeout "${PT_STEP_TIMEOUT:-300}" "$@" >"$out/$name.log" 2>&1; then passed=$((passed+1)); st=PASS; else failed=$((failed+1)); st=FAIL; fi
   local t1=$(date +%s.%N)
   rows+=("$(printf '%-34s %-5s %8.1fs  %s' "$name" "$st" "$(echo "$t1 - $t0" | bc)" "$(tail -n 1 "$out/$name.log" | cut -c1-60)")")
   echo "== $name: $st"; tail -n 25 "$out/$name.log"
@@ -49,7 +49,7 @@ for t in "$build"/tests/gpu/gpu_*; do
 done
 if [ -n "${PT_GPU_CPU_SUITE:-}" ]; then step cpu_suite ctest --test-dir "$build" -j16 --output-on-failure; fi
 if [ -x "$build/posetune" ] && [ -n "${PT_GPU_BENCH:-1}" ]; then
-  step bench "$build/posetune" bench --device cuda
+  step bench "$build/posetune" bench --device cuda --iters "${PT_BENCH_ITERS:-10}" --warmup "${PT_BENCH_WARMUP:-3}"
 fi
 echo
 echo "$passed passed, $failed failed"
