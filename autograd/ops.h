@@ -7,6 +7,10 @@
 #include "autograd/tape.h"
 #include "autograd/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // ---- elementwise (ops/elementwise.c) ---------------------------------------------------------
 pt_tensor *pt_add(pt_tensor *a, pt_tensor *b);   // numpy-style broadcasting
 pt_tensor *pt_sub(pt_tensor *a, pt_tensor *b);
@@ -69,3 +73,7 @@ pt_tensor *pt_timestep_embedding(pt_tensor *t, int dim, int flip_sin_to_cos, flo
 // (B,1,H,W) regional) or NULL. Gradient flows to pred only.
 pt_tensor *pt_mse_loss(pt_tensor *pred, pt_tensor *target, pt_tensor *weight);
 pt_tensor *pt_l1_loss(pt_tensor *pred, pt_tensor *target, pt_tensor *weight);
+
+#ifdef __cplusplus
+}
+#endif

@@ -11,6 +11,10 @@
 #pragma once
 #include "autograd/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define PT_NODE_MAX_IN 8
 #define PT_NODE_MAX_OUT 4
 #define PT_NODE_MAX_SAVED 8
@@ -71,3 +75,7 @@ typedef void (*pt_ckpt_fn)(void *ctx, pt_tensor **in, int n_in, pt_tensor **out,
 void pt_checkpoint(pt_ckpt_fn fn, void *ctx, pt_tensor **in, int n_in, pt_tensor **out, int n_out);
 // When off, pt_checkpoint simply calls fn with recording (default on).
 void pt_checkpoint_set_enabled(int on);
+
+#ifdef __cplusplus
+}
+#endif

@@ -19,6 +19,10 @@
 #include "autograd/dtype.h"
 #include "autograd/rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define PT_MAX_DIMS 5
 
 typedef enum pt_device { PT_CPU = 0, PT_CUDA = 1 } pt_device;
@@ -107,3 +111,7 @@ void pt_print(const pt_tensor *t, const char *label, int max_elems);
 size_t pt_host_bytes_in_use(void);
 size_t pt_host_peak_bytes(void);
 int64_t pt_live_tensors(void);   // structs alive (leak checks in tests)
+
+#ifdef __cplusplus
+}
+#endif

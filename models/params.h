@@ -20,6 +20,10 @@
 #include "autograd/tensor.h"
 #include "checkpoints/weights.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct pt_param_entry {
     char *name;
     pt_tensor *t;
@@ -72,3 +76,7 @@ void pt_params_load(pt_params *p, const pt_weights *w, const pt_load_opts *opts)
 // Initialise every parameter with PyTorch-like defaults from an RNG (for the tiny random models):
 // weights ~ N(0, std) with std = 1/sqrt(fan_in) for matrices/convs, biases 0, norm weights 1.
 void pt_params_init_random(pt_params *p, uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
