@@ -118,6 +118,25 @@ static void attention_backward(pt_node *n) {
     if (dv) pt_grad_accum(n->in[2], dv);
 }
 
+// Large head dims (the VAE's single-head mid-block attention has D = 512) don't fit the fused
+// CUDA kernels' shared-memory tiles: compute softmax(q k^T) v with batched GEMMs and a
+// materialised (B*H, Sq, Skv) score matrix instead, differentiable through the ordinary ops.
+#define PT_ATTN_FUSED_MAX_D 256
+static int g_force_materialized = 0;
+void pt_attention_force_materialized(int on) { g_force_materialized = on; }   // tests
+static pt_tensor *attention_materialized(pt_tensor *q, pt_tensor *k, pt_tensor *v, int64_t B, int64_t Sq, int64_t Skv,
+                                         int64_t H, int64_t D, int64_t Dv, float scale) {
+    int mark = pt_scope_begin();
+    int perm[4] = {0, 2, 1, 3};
+    pt_tensor *qh = pt_reshape(pt_permute(pt_reshape(q, 4, (int64_t[]){B, Sq, H, D}), perm), 3, (int64_t[]){B * H, Sq, D});
+    pt_tensor *kh = pt_reshape(pt_permute(pt_reshape(k, 4, (int64_t[]){B, Skv, H, D}), perm), 3, (int64_t[]){B * H, Skv, D});
+    pt_tensor *vh = pt_reshape(pt_permute(pt_reshape(v, 4, (int64_t[]){B, Skv, H, Dv}), perm), 3, (int64_t[]){B * H, Skv, Dv});
+    pt_tensor *s = pt_scale(pt_matmul(qh, pt_transpose(kh, 1, 2)), scale);          // (B*H, Sq, Skv)
+    pt_tensor *o = pt_matmul(pt_softmax(s), vh);                                    // (B*H, Sq, Dv)
+    o = pt_permute(pt_reshape(o, 4, (int64_t[]){B, H, Sq, Dv}), perm);              // (B, Sq, H, Dv)
+    return pt_scope_end(mark, pt_reshape(o, 3, (int64_t[]){B, Sq, H * Dv}));
+}
+
 pt_tensor *pt_attention(pt_tensor *q, pt_tensor *k, pt_tensor *v, int heads, float scale) {
     PT_CHECKF(q->ndim == 3 && k->ndim == 3 && v->ndim == 3, "attention: q, k, v must be (B, S, H*D), got %d, %d, %d dims",
               q->ndim, k->ndim, v->ndim);
@@ -136,6 +155,8 @@ pt_tensor *pt_attention(pt_tensor *q, pt_tensor *k, pt_tensor *v, int heads, flo
     a.D = q->shape[2] / heads; a.Dv = v->shape[2] / heads;
     a.scale = scale > 0.0f ? scale : (float)(1.0 / sqrt((double)(a.D ? a.D : 1)));
     PT_CHECKF(a.Skv > 0 || a.Sq == 0, "attention: no keys (Skv = 0)");
+    if (g_force_materialized || (q->device == PT_CUDA && (a.D > PT_ATTN_FUSED_MAX_D || a.Dv > PT_ATTN_FUSED_MAX_D)))
+        return attention_materialized(q, k, v, a.B, a.Sq, a.Skv, a.H, a.D, a.Dv, a.scale);
     q = contig(q); k = contig(k); v = contig(v);
     pt_tensor *out = pt_empty(q->device, q->dtype, PT_DIMS(a.B, a.Sq, a.H * a.Dv));
     pt_tensor *lse = pt_empty(q->device, PT_F32, PT_DIMS(a.B, a.H, a.Sq));

@@ -30,7 +30,7 @@ step() {   # step NAME CMD...
   local t0=$(date +%s.%N)
   if timeout "${PT_STEP_TIMEOUT:-300}" "$@" >"$out/$name.log" 2>&1; then passed=$((passed+1)); st=PASS; else failed=$((failed+1)); st=FAIL; fi
   local t1=$(date +%s.%N)
-  rows+=("$(printf '%-34s %-5s %8.1fs  %s' "$name" "$st" "$(echo "$t1 - $t0" | bc)" "$(tail -n 1 "$out/$name.log" | cut -c1-60)")")
+  rows+=("$(printf '%-34s %-5s %8.1fs  %s' "$name" "$st" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$(tail -n 1 "$out/$name.log" | cut -c1-60)")")
   echo "== $name: $st"; tail -n 25 "$out/$name.log"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
