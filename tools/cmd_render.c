@@ -12,7 +12,7 @@
 #include "trainer/dist.h"
 #include "trainer/render_dreampose.h"
 
-int pt_animate_anyone_render(const pt_config *cfg) __attribute__((weak));
+#include "trainer/render_aa.h"
 
 static void set_str(char **field, const char *v) {
     if (!v) return;
@@ -25,7 +25,7 @@ int pt_cmd_render(int argc, char **argv) {
     const char *reference = NULL, *poses = NULL, *out = NULL, *ckpt = NULL, *vae = NULL;
     const pt_flag flags[] = {
         {"reference", PT_FLAG_STR, &reference, "subject image to animate (render.reference)", "IMAGE"},
-        {"poses", PT_FLAG_STR, &poses, "folder of frame_N_densepose.npy files (render.poses)", "DIR"},
+        {"poses", PT_FLAG_STR, &poses, "pose sequence: DreamPose folder of frame_N_densepose.npy; Animate Anyone folder of keypoint JSON or skeleton PNGs (render.poses)", "DIR"},
         {"out", PT_FLAG_STR, &out, "output folder (render.output)", "DIR"},
         {"checkpoint", PT_FLAG_STR, &ckpt, "posetune checkpoint or run folder (model.checkpoint)", "CKPT"},
         {"vae-decoder", PT_FLAG_STR, &vae, "finetuned VAE decoder checkpoint or run folder (model.vae_decoder_checkpoint)", "CKPT"},
@@ -51,7 +51,6 @@ int pt_cmd_render(int argc, char **argv) {
     int n;
     if (cfg.regime == PT_CFG_REGIME_DREAMPOSE) n = pt_dreampose_render(&cfg);
     else {
-        if (!pt_animate_anyone_render) PT_USAGE("%s: regime animate_anyone: its renderer is not linked into this build", pos[0]);
         n = pt_animate_anyone_render(&cfg);
     }
     fprintf(stderr, "posetune render: %d frames in %s\n", n, cfg.render.output);

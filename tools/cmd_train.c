@@ -12,8 +12,7 @@
 #include "trainer/dist.h"
 #include "trainer/regime_dreampose.h"
 
-// Animate Anyone's trainer (another file): weak so this command links without it.
-double pt_animate_anyone_train(const pt_config *cfg) __attribute__((weak));
+#include "trainer/regime_aa.h"
 
 int pt_cmd_train(int argc, char **argv) {
     pt_strlist sets = {0};
@@ -40,7 +39,6 @@ int pt_cmd_train(int argc, char **argv) {
     double loss;
     if (cfg.regime == PT_CFG_REGIME_DREAMPOSE) loss = pt_dreampose_train(&cfg);
     else {
-        if (!pt_animate_anyone_train) PT_USAGE("%s: regime animate_anyone: its trainer is not linked into this build", pos[0]);
         loss = pt_animate_anyone_train(&cfg);
     }
     if (pt_dist_get()->rank == 0) fprintf(stderr, "posetune train: done, final loss %.6f, output in %s\n", loss, cfg.train.out_dir);
