@@ -14,10 +14,13 @@
 #include "tools/json.h"
 #include "trainer/ckpt.h"
 #include "trainer/dist.h"
+#include "trainer/dist_buckets.h"
+#include "trainer/zero1.h"
 #include "trainer/lr_schedule.h"
 
 #ifdef POSETUNE_HAVE_CUDA
 #include "autograd/cuda_common.h"
+#include "autograd/tensor_cuda.h"
 #endif
 
 static double now_s(void) {
@@ -89,15 +92,19 @@ void pt_trainer_init(pt_trainer *t, const pt_config *cfg, pt_params *P, const pt
     int64_t nt = P->numel_trainable;
     PT_CHECKF(nt > 0, "nothing to train: every parameter is frozen");
     pt_adamw_config oc = {cfg->train.adam_beta1, cfg->train.adam_beta2, cfg->train.adam_eps, cfg->train.weight_decay};
+    if (cfg->train.zero1) {   // sharded master/m/v instead of t->opt (resumed below)
+        if (cfg->train.ema_decay > 0) PT_USAGE("train.zero1 with train.ema_decay > 0 is not supported yet: turn one of them off");
+        t->zero1 = pt_zero1_create(P, &oc, NULL, 0);
+    }
     if (t->device == PT_CPU) {
         PT_CHECKF(P->dtype == PT_F32, "CPU training needs f32 parameters");
-        pt_adamw_init(&t->opt, &oc, nt, NULL, 0);
+        if (!t->zero1) pt_adamw_init(&t->opt, &oc, nt, NULL, 0);
         t->master = P->data;   // the parameters are the master weights
     } else {
 #ifdef POSETUNE_HAVE_CUDA
-        pt_adamw_init_cuda(&t->opt, &oc, nt, NULL, 0);
+        if (!t->zero1) pt_adamw_init_cuda(&t->opt, &oc, nt, NULL, 0);
         if (P->dtype == PT_F32) t->master = P->data;
-        else {
+        else if (!t->zero1) {
             t->master = pt_cuda_alloc(sizeof(float) * (size_t)nt);
             int mark = pt_scope_begin();
             pt_tensor *src = pt_wrap(PT_CUDA, P->dtype, 1, (int64_t[]){nt}, P->data);
@@ -115,11 +122,12 @@ void pt_trainer_init(pt_trainer *t, const pt_config *cfg, pt_params *P, const pt
     else if (strcmp(r, "never") != 0 && r[0]) path = pt_strdup(r);
     if (path) {
         // weights into the compute parameters, moments into the optimizer
-        pt_weights *w = pt_ckpt_load(path, P, &t->opt, NULL);
+        pt_weights *w = pt_ckpt_load(path, P, t->zero1 ? NULL : &t->opt, NULL);
         const char *sj = pt_weights_meta(w, "posetune.state");
         restore_state(t, sj ? sj : "{}", path, &st);
         resume = &st;
-        if (t->master != P->data) {
+        if (t->zero1) pt_zero1_load(t->zero1, path);   // this rank's <ckpt>.rank<R>.safetensors
+        if (t->master && t->master != P->data) {
 #ifdef POSETUNE_HAVE_CUDA
             // master = exact f32 values from the checkpoint (not the rounded compute copy)
             float *tmp = pt_malloc(sizeof(float) * (size_t)nt);
@@ -144,6 +152,8 @@ void pt_trainer_init(pt_trainer *t, const pt_config *cfg, pt_params *P, const pt
         else { t->ema = pt_cuda_alloc(bytes); CUDA_CHECK(cudaMemcpyAsync(t->ema, t->master, bytes, cudaMemcpyDeviceToDevice, pt_cuda()->stream)); }
 #endif
     }
+    size_t bucket_bytes = pt_dist_buckets_default_bytes();   // POSETUNE_BUCKET_MB=0: one all-reduce after backward
+    if (t->world > 1 && !t->zero1 && bucket_bytes) t->buckets = pt_dist_buckets_create(P, bucket_bytes, NULL);
     t->loader_cfg = *lc;
     t->loader = pt_loader_create(&t->loader_cfg, resume);
     if (t->rank == 0) {
@@ -168,6 +178,8 @@ void pt_trainer_free(pt_trainer *t) {
     }
 #endif
     pt_adamw_free(&t->opt);
+    pt_dist_buckets_free(t->buckets);
+    pt_zero1_free(t->zero1);
     free(t->out_dir); free(t->ckpt_dir);
     memset(t, 0, sizeof *t);
 }
@@ -175,24 +187,35 @@ void pt_trainer_free(pt_trainer *t) {
 // ---- checkpoints --------------------------------------------------------------------------------
 void pt_trainer_save(pt_trainer *t, const pt_regime_ops *ops) {
     char *sj = state_json(t);   // collective: every rank takes part
+    float *zmaster = NULL;
+    if (t->zero1) {   // every rank's optimizer shard first; rank 0's checkpoint (the completion mark) after
+        char cp[4096];
+        snprintf(cp, sizeof cp, "%s", pt_ckpt_path(t->ckpt_dir, t->step));
+        pt_zero1_save(t->zero1, cp, t->cfg->train.keep_checkpoints);
+        zmaster = pt_zero1_gather_master(t->zero1, 0);   // collective; exact f32 weights on rank 0
+        pt_dist_barrier();
+    }
     if (t->rank == 0) {
         int64_t nt = t->P->numel_trainable;
         (void)nt;
         float *master = NULL, *ema = NULL;
         if (t->device != PT_CPU) {
 #ifdef POSETUNE_HAVE_CUDA
-            master = pt_malloc(sizeof(float) * (size_t)nt);
-            pt_cuda_memcpy_d2h(master, t->master, sizeof(float) * (size_t)nt);
+            if (!zmaster) {
+                master = pt_malloc(sizeof(float) * (size_t)nt);
+                pt_cuda_memcpy_d2h(master, t->master, sizeof(float) * (size_t)nt);
+            }
             if (t->ema) { ema = pt_malloc(sizeof(float) * (size_t)nt); pt_cuda_memcpy_d2h(ema, t->ema, sizeof(float) * (size_t)nt); }
 #endif
         } else { master = NULL; ema = t->ema; }
+        if (zmaster) master = zmaster;
         char *yaml = pt_config_to_yaml(t->cfg);
         pt_ckpt_meta meta = {ops->name, t->step, sj, yaml};
-        pt_ckpt_save_opts so = {master, &t->opt, ema, 0};
+        pt_ckpt_save_opts so = {master, t->zero1 ? NULL : &t->opt, ema, 0};
         pt_ckpt_save(pt_ckpt_path(t->ckpt_dir, t->step), t->P, &so, &meta);
         pt_ckpt_prune(t->ckpt_dir, t->cfg->train.keep_checkpoints);
         free(yaml);
-        if (t->device != PT_CPU) { free(master); free(ema); }
+        if (t->device != PT_CPU) { free(master); free(ema); } else free(zmaster);
     }
     free(sj);
     pt_dist_barrier();   // a checkpoint is complete only when every rank got here
@@ -222,7 +245,13 @@ static void optimizer_step(pt_trainer *t, double lr) {
     pt_params *P = t->P;
     int64_t nt = P->numel_trainable;
     double clip = t->cfg->train.grad_clip;
-    pt_dist_allreduce_mean(P->grad, nt, t->device);
+    if (t->zero1) {   // reduce-scatter, clip, AdamW on this rank's shard, all-gather into P->data
+        if (!pt_zero1_step(t->zero1, lr, clip > 0 ? clip : 0, &t->last_grad_norm))
+            PT_WARN("non-finite gradient norm at step %lld: step skipped", (long long)t->step);
+        return;   // (EMA is refused with zero1)
+    }
+    if (t->buckets) pt_dist_buckets_finish(t->buckets);   // launched during backward; wait for all
+    else pt_dist_allreduce_mean(P->grad, nt, t->device);
     if (t->device == PT_CPU) {
         t->last_grad_norm = pt_clip_grad_norm(P->grad, nt, clip > 0 ? clip : 0);
         if (!isfinite(t->last_grad_norm)) { PT_WARN("non-finite gradient norm at step %lld: step skipped", (long long)t->step); return; }
@@ -260,7 +289,9 @@ double pt_trainer_run(pt_trainer *t, const pt_regime_ops *ops, void *self) {
         for (int m = 0; m < accum; m++) {
             const pt_batch *b = pt_loader_next(t->loader);
             int mark = pt_scope_begin();
+            if (t->buckets) pt_dist_buckets_begin_micro(t->buckets, m == accum - 1);   // communicate on the last only
             loss += ops->micro_step(self, t, b, 1.0 / accum) / accum;
+            if (t->buckets) pt_dist_buckets_end_micro(t->buckets);
             pt_tape_clear();
             pt_scope_end(mark, NULL);
             t->samples_seen += (int64_t)b->B * t->world;
@@ -289,6 +320,7 @@ double pt_trainer_run(pt_trainer *t, const pt_regime_ops *ops, void *self) {
             fflush(stderr);
             raise(SIGKILL);
         }
+        pt_dist_fault_check(t->step);   // POSETUNE_FAIL_RANK=R: rank R fails with an error (tests/cli_mpi_fail.sh)
         if (ops->sample && t->rank == 0 && c->train.sample_every > 0 && t->step % c->train.sample_every == 0) {
             char p[4096];
             snprintf(p, sizeof p, "%s/sample-%08lld.png", t->out_dir, (long long)t->step);

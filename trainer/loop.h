@@ -39,6 +39,8 @@ struct pt_trainer {
     FILE *metrics;
     int rank, world;
     int quiet;
+    struct pt_dist_buckets *buckets;   // gradient buckets overlapping backward (world > 1, no zero1), or NULL
+    struct pt_zero1 *zero1;            // sharded optimizer state (train.zero1), or NULL
 };
 
 // Set up the optimizer (fresh or resumed), the loader and the output folder. Call after the
