@@ -327,6 +327,21 @@ double pt_trainer_run(pt_trainer *t, const pt_regime_ops *ops, void *self) {
             ops->sample(self, t, p);
         }
     }
-    if (t->step > start || !pt_ckpt_latest(t->ckpt_dir)) pt_trainer_save(t, ops);
+    double train_s = now_s() - t0;
+    if (t->rank == 0 && t->step > start) {
+        size_t peak = 0;
+#ifdef POSETUNE_HAVE_CUDA
+        if (t->device == PT_CUDA) peak = pt_cuda_peak_bytes();
+#endif
+        if (t->device == PT_CPU) peak = pt_host_peak_bytes();
+        fprintf(stderr, "posetune: %lld steps in %.2f s (%.1f ms/step, %.2f samples/s), peak %s memory %.2f GiB\n",
+                (long long)(t->step - start), train_s, 1000.0 * train_s / (double)(t->step - start),
+                (double)(t->step - start) * c->train.batch_size * (c->train.grad_accum > 0 ? c->train.grad_accum : 1) * t->world /
+                    (train_s > 0 ? train_s : 1),
+                t->device == PT_CUDA ? "GPU" : "host", peak / 1073741824.0);
+    }
+    char *latest = (t->step > start) ? NULL : pt_ckpt_latest(t->ckpt_dir);
+    if (t->step > start || !latest) pt_trainer_save(t, ops);
+    free(latest);
     return loss;
 }
