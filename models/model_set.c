@@ -82,6 +82,28 @@ static void tiny_vae(const pt_config *cfg, pt_vae_config *c) {
     for (int i = 0; i < c->n_blocks; i++) c->block_out_channels[i] = t->vae_channels.v[i];
     c->layers_per_block = t->vae_layers_per_block;
     c->norm_num_groups = t->norm_groups;
+    // SD's 0.18215 is 1 / std of its VAE's latents; the random tiny encoder's latent means have a std
+    // of about 0.65, so this brings them to about unit variance as well.
+    c->scaling_factor = 1.5f;
+}
+
+// A random VAE's posterior is as wide as its mean (logvar ~ 0): sampling it would bury the image.
+// Trained VAEs are nearly deterministic, so the tiny one starts that way: the logvar half of
+// quant_conv gets zero weights and bias -12 (posterior std 0.0025).
+static void tiny_vae_posterior(pt_model_set *m) {
+    pt_conv *q = &m->vae.quant_conv;
+    if (!q->w) return;
+    int64_t O = q->w->shape[0], I = pt_numel(q->w) / O, L = O / 2;
+    float *w = pt_malloc(sizeof(float) * O * I), *b = pt_malloc(sizeof(float) * O);
+    pt_copy_to_host_f32(q->w, w);
+    pt_copy_to_host_f32(q->b, b);
+    for (int64_t o = L; o < O; o++) {
+        for (int64_t i = 0; i < I; i++) w[o * I + i] = 0.0f;
+        b[o] = -12.0f;
+    }
+    pt_copy_from_host_f32(q->w, w);
+    pt_copy_from_host_f32(q->b, b);
+    free(w); free(b);
 }
 
 static void tiny_clip(const pt_config *cfg, pt_clip_vision_config *c) {
@@ -271,6 +293,7 @@ void pt_model_set_build(pt_model_set *m, const pt_config *cfg, pt_ms_train train
     uint64_t seed = (uint64_t)cfg->model.init_seed;
     if (tiny) {
         init_comp_random(m, COMP_VAE, &vc, seed, "vae");
+        tiny_vae_posterior(m);
         if (m->has_unet) {
             init_comp_random(m, COMP_CLIP, &cc, seed, "clip");
             init_comp_random(m, COMP_UNET, &uc, seed, "unet");

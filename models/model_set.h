@@ -13,7 +13,8 @@
 //      component's initial weights do not depend on which other components are built. Then the
 //      DreamPose inits: conv_in channels 4.. are zero (channels 0..3 keep a 4-channel init and the
 //      bias is kept: the same property as the pretrained widening), the adapter is identity on the
-//      CLIP tokens (pt_dp_adapter_reset).
+//      CLIP tokens (pt_dp_adapter_reset). The tiny VAE uses scaling factor 1.5 (unit-variance latents,
+//      as 0.18215 is for SD's VAE) and starts with a narrow posterior (logvar = -12, like a trained VAE).
 //      Pretrained models (model.unet / model.vae / model.clip): a diffusers / transformers folder
 //      with config.json, or a weights file with config.json beside it. The UNet is loaded with
 //      pt_unet_load_widened (pretrained conv_in in channels 0..3, zeros after, pretrained bias).
