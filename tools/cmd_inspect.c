@@ -43,7 +43,8 @@ static void human_bytes(double b, char *out, size_t cap) {
 }
 
 // --diff: compare every tensor (matching --filter) of two files; relative error ||a-b||/||b||.
-static int diff_files(const char *a_path, const char *b_path, const char *filter, double tol) {
+static int diff_files(const char *a_path, const char *b_path, const char *filter, const char *exclude, double tol, double atol,
+                      int common) {
     pt_weights *a = pt_weights_load(a_path), *b = pt_weights_load(b_path);
     int bad = 0, n = 0;
     double worst = 0;
@@ -51,8 +52,9 @@ static int diff_files(const char *a_path, const char *b_path, const char *filter
     for (int i = 0; i < b->n; i++) {
         const pt_wtensor *tb = &b->t[i];
         if (filter && !strstr(tb->name, filter)) continue;
+        if (exclude && strstr(tb->name, exclude)) continue;
         const pt_wtensor *ta = pt_weights_find(a, tb->name);
-        if (!ta) { printf("only in %s: %s\n", b_path, tb->name); bad++; continue; }
+        if (!ta) { if (!common) { printf("only in %s: %s\n", b_path, tb->name); bad++; } continue; }
         int64_t k = pt_wtensor_numel(tb);
         if (pt_wtensor_numel(ta) != k) { printf("size differs: %s\n", tb->name); bad++; continue; }
         float *x = pt_malloc(sizeof(float) * (size_t)(k ? k : 1)), *y = pt_malloc(sizeof(float) * (size_t)(k ? k : 1));
@@ -62,38 +64,44 @@ static int diff_files(const char *a_path, const char *b_path, const char *filter
         for (int64_t j = 0; j < k; j++) { double d = (double)x[j] - y[j]; num += d * d; den += (double)y[j] * y[j]; }
         double rel = den > 0 ? sqrt(num / den) : sqrt(num);
         if (rel > worst) { worst = rel; worst_name = tb->name; }
-        if (rel > tol) { printf("differs: %s relative error %.3g\n", tb->name, rel); bad++; }
+        // pass when ||a-b|| <= atol + tol * ||b|| (atol covers tensors that are ~0 in the reference)
+        if (sqrt(num) > atol + tol * sqrt(den)) { printf("differs: %s relative error %.3g (abs %.3g)\n", tb->name, rel, sqrt(num)); bad++; }
         n++;
         free(x); free(y);
     }
-    for (int i = 0; i < a->n; i++)
+    for (int i = 0; i < a->n && !common; i++)
         if ((!filter || strstr(a->t[i].name, filter)) && !pt_weights_find(b, a->t[i].name)) { printf("only in %s: %s\n", a_path, a->t[i].name); bad++; }
-    printf("%d tensors compared, worst relative error %.3g (%s), %d over tolerance %g\n", n, worst, worst_name, bad, tol);
+    printf("%d tensors compared, worst relative error %.3g (%s), %d over tolerance %g (atol %g)\n", n, worst, worst_name, bad, tol, atol);
     pt_weights_free(a); pt_weights_free(b);
     return bad ? PT_EXIT_RUNTIME : 0;
 }
 
 int pt_cmd_inspect(int argc, char **argv) {
-    const char *filter = NULL, *diff = NULL;
+    const char *filter = NULL, *diff = NULL, *exclude = NULL;
     int as_json = 0;
     double tol = 0;
+    int common = 0;
+    double atol = 0;
     const pt_flag flags[] = {
         {"filter", PT_FLAG_STR, &filter, "only list tensors whose name contains SUBSTRING", "SUBSTRING"},
         {"json", PT_FLAG_BOOL, &as_json, "print one JSON object instead of a table", NULL},
         {"diff", PT_FLAG_STR, &diff, "compare with OTHER: per-tensor relative error; exit 1 if any exceeds --tol", "OTHER"},
         {"tol", PT_FLAG_FLOAT, &tol, "tolerance for --diff (default 0: bit-identical values)", "X"},
+        {"atol", PT_FLAG_FLOAT, &atol, "with --diff: absolute tolerance on ||a-b|| added to tol*||b|| (default 0)", "X"},
+        {"exclude", PT_FLAG_STR, &exclude, "with --diff: skip tensors whose name contains SUBSTRING", "SUBSTRING"},
+        {"common", PT_FLAG_BOOL, &common, "with --diff: compare only tensors present in both files", NULL},
     };
     const pt_cli_spec spec = {
         "inspect", "FILE|FOLDER [--filter SUBSTRING] [--json]",
         "List the tensors of a weights file (name, dtype, shape, bytes), their count and total parameters,\n"
         "and the safetensors __metadata__. Reads *.safetensors, *.index.json (sharded), diffusers model\n"
         "folders, and torch.save files (*.ckpt, *.pt, *.pth, *.bin) without executing their pickle.",
-        flags, 4, 1, 1};
+        flags, 7, 1, 1};
     const char *pos[1];
     int np = 0;
     if (pt_cli_parse(&spec, argc, argv, pos, &np)) return 0;
     const char *path = pos[0];
-    if (diff) return diff_files(path, diff, filter, tol);
+    if (diff) return diff_files(path, diff, filter, exclude, tol, atol, common);
     const char *fmt = format_of(path);
     if (strcmp(fmt, "HDF5") == 0) {
         if (pt_ckpt_inspect) return pt_ckpt_inspect(path, filter, as_json);

@@ -7,14 +7,10 @@
 # tests/gpu/run.sh (same carried packages). Ends with "N passed, N failed" and a table.
 #   bash tests/gpu/regimes.sh [OUTDIR]
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/env.sh"
 out=${1:-${OUT:-/tmp/pt-regimes-out}}
 mkdir -p "$out"
-prefix=/tmp/pt-prefix
-arch_dir=$prefix/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=$arch_dir:${LD_LIBRARY_PATH:-}
-bin=$root/build-gpu/posetune
-[ -x "$bin" ] || { echo "build-gpu/posetune missing: run tests/gpu/run.sh first"; echo "0 passed, 1 failed"; exit 1; }
+[ -x "$bin" ] || pt_gpu_build posetune > "$out/build.log" 2>&1 || { tail -n 30 "$out/build.log"; echo "0 passed, 1 failed"; exit 1; }
 steps=${PT_REGIME_STEPS:-4}
 work=/tmp/pt-regimes; rm -rf "$work"; mkdir -p "$work"
 sd15=(--set "model.tiny_size.unet_channels=[320,640,1280,1280]" --set model.tiny_size.unet_layers_per_block=2

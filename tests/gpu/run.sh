@@ -6,22 +6,9 @@
 # as a sanity check, the fixture comparisons on CUDA, and `posetune bench`. Ends with
 # "N passed, N failed" and a table.
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/env.sh"
 out=${1:-${OUT:-/tmp/pt-gpu-out}}
 mkdir -p "$out"
-prefix=/tmp/pt-prefix
-mkdir -p "$prefix"
-for f in "$root"/.deps/*.deb; do dpkg -x "$f" "$prefix"; done
-arch_dir=$prefix/usr/lib/x86_64-linux-gnu
-# the .pc files name /usr; point them at the prefix
-for pc in "$arch_dir"/pkgconfig/*.pc; do sed -i "s|^prefix=.*|prefix=$prefix/usr|" "$pc"; done
-export PKG_CONFIG_PATH=$arch_dir/pkgconfig
-export LD_LIBRARY_PATH=$arch_dir:${LD_LIBRARY_PATH:-}
-export CPATH=$prefix/usr/include:$prefix/usr/include/stb
-export LIBRARY_PATH=$arch_dir
-export NCCL_NVLS_ENABLE=0
-export POSETUNE_FIXTURES=$root/.fixtures
-build=$root/build-gpu
 passed=0; failed=0
 declare -a rows
 log() { echo "$@" | tee -a "$out/summary.txt"; }
@@ -34,22 +21,39 @@ step() {   # step NAME CMD...
   echo "== $name: $st"; tail -n 25 "$out/$name.log"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-cfg_args=(-S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOSETUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90)
-if ! [ -f /usr/include/hdf5/serial/hdf5.h ] && ! [ -f /usr/include/hdf5.h ]; then
-  # no system HDF5: use the carried Debian one (its runtime needs libcurl.so.4 and libcrypto.so.3)
-  echo "no system HDF5; using the carried packages"
-  cfg_args+=(-DHDF5_C_INCLUDE_DIR=$prefix/usr/include/hdf5/serial -DHDF5_C_LIBRARY_hdf5=$arch_dir/libhdf5_serial.so
-             -DHDF5_INCLUDE_DIRS=$prefix/usr/include/hdf5/serial -DHDF5_C_LIBRARIES=$arch_dir/libhdf5_serial.so)
-  export CPATH=$CPATH:$prefix/usr/include/hdf5/serial
-fi
+pt_gpu_cmake_args
 step configure cmake "${cfg_args[@]}"
-step build cmake --build "$build" -j16
+step build cmake --build "$build" -j"$(nproc)"
 for t in "$build"/tests/gpu/gpu_*; do
-  [ -x "$t" ] && step "$(basename "$t")" "$t"
+  [ -x "$t" ] || continue
+  [ -n "${PT_GPU_TESTS:-}" ] && ! [[ "$(basename "$t")" =~ $PT_GPU_TESTS ]] && continue
+  step "$(basename "$t")" "$t"
 done
+# Every peer fixture through `posetune tensor-run --device cuda`: f32 outputs and all gradients
+# within 1e-4 (atol 1e-5 for gradients that are exactly 0 in theory, e.g. the VAE attention's
+# to_k bias); bf16 outputs within 2e-2 (bf16 gradients are printed in the log, not bounded).
+fx=$POSETUNE_FIXTURES
+fixture() {   # fixture NAME MODEL CONFIG STEM GRAD(0|1) DTYPE
+  local name=$1 model=$2 config=$3 stem=$4 grad=$5 dt=$6 o=$out/$1.out.safetensors
+  local ga=(); [ "$grad" = 1 ] && ga=(--grad-from R)
+  "$bin" tensor-run "$model" --config "$config" --weights "$fx/$stem.safetensors" --inputs "$fx/$stem.io.safetensors" \
+      --output "$o" --device cuda --dtype "$dt" "${ga[@]}" || return 1
+  if [ "$dt" = fp32 ]; then "$bin" inspect "$fx/$stem.io.safetensors" --diff "$o" --common --tol 1e-4 --atol 1e-5
+  else "$bin" inspect "$fx/$stem.io.safetensors" --diff "$o" --common --tol 1e-2 --atol 1e-5 || true
+       "$bin" inspect "$fx/$stem.io.safetensors" --diff "$o" --common --exclude grad. --tol 2e-2; fi
+}
+if [ -d "$fx" ] && [ -z "${PT_GPU_NO_FIXTURES:-}" ]; then
+  for dt in fp32 bf16; do
+    step fixture_unet_$dt fixture unet_$dt unet "$fx/unet_tiny.json" unet_tiny 1 $dt
+    step fixture_vae_encode_$dt fixture vae_enc_$dt vae-encode "$fx/vae_tiny.json" vae_tiny 0 $dt
+    step fixture_vae_decode_$dt fixture vae_dec_$dt vae-decode "$fx/vae_tiny.json" vae_tiny 1 $dt
+    step fixture_clip_$dt fixture clip_$dt clip-vision "$fx/clip_vision_tiny.json" clip_vision_tiny 0 $dt
+    step fixture_motion_$dt fixture motion_$dt motion-module "$root/tests/data/motion_module_tiny_config.json" motion_module_tiny 1 $dt
+  done
+fi
 if [ -n "${PT_GPU_CPU_SUITE:-}" ]; then step cpu_suite ctest --test-dir "$build" -j16 --output-on-failure; fi
 if [ -x "$build/posetune" ] && [ -n "${PT_GPU_BENCH:-1}" ]; then
-  step bench "$build/posetune" bench --device cuda --iters "${PT_BENCH_ITERS:-10}" --warmup "${PT_BENCH_WARMUP:-3}"
+  step bench "$build/posetune" bench --device cuda --iters "${PT_BENCH_ITERS:-10}" --warmup "${PT_BENCH_WARMUP:-3}" ${PT_BENCH_ONLY:+--only "$PT_BENCH_ONLY"}
 fi
 echo
 echo "$passed passed, $failed failed"
