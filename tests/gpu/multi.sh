@@ -15,22 +15,9 @@
 # (timed steps, default 20), PT_MULTI_WARMUP (default 5), PT_MULTI_BATCH (default 16), PT_MULTI_PARTS
 # (default "equiv fail throughput": run a subset to stay within one 10-minute device call).
 set -u
-root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/env.sh"
 out=${1:-${OUT:-/tmp/pt-multi-out}}
 mkdir -p "$out"
-prefix=/tmp/pt-prefix
-mkdir -p "$prefix"
-for f in "$root"/.deps/*.deb; do [ -f "$f" ] && dpkg -x "$f" "$prefix"; done
-arch_dir=$prefix/usr/lib/x86_64-linux-gnu
-for pc in "$arch_dir"/pkgconfig/*.pc; do [ -f "$pc" ] && sed -i "s|^prefix=.*|prefix=$prefix/usr|" "$pc"; done
-export PKG_CONFIG_PATH=$arch_dir/pkgconfig
-export LD_LIBRARY_PATH=$arch_dir:${LD_LIBRARY_PATH:-}
-export CPATH=$prefix/usr/include:$prefix/usr/include/stb
-export LIBRARY_PATH=$arch_dir
-export NCCL_NVLS_ENABLE=0                       # NVLink SHARP multicast stays off (KINDS.md)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-build=$root/build-gpu
-bin=$build/posetune
 ngpu=$(nvidia-smi -L | wc -l)
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 echo "GPUs: $ngpu"
@@ -39,14 +26,7 @@ ok() { echo "ok $*" | tee -a "$out/summary.txt"; passed=$((passed + 1)); }
 bad() { echo "FAIL: $*" | tee -a "$out/summary.txt"; failed=$((failed + 1)); }
 
 if ! [ -x "$bin" ] || ! nm "$bin" | grep -q pt_dist_nccl_iallreduce_mean; then
-  cfg_args=(-S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOSETUNE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90)
-  if ! [ -f /usr/include/hdf5/serial/hdf5.h ] && ! [ -f /usr/include/hdf5.h ]; then
-    cfg_args+=(-DHDF5_C_INCLUDE_DIR=$prefix/usr/include/hdf5/serial -DHDF5_C_LIBRARY_hdf5=$arch_dir/libhdf5_serial.so
-               -DHDF5_INCLUDE_DIRS=$prefix/usr/include/hdf5/serial -DHDF5_C_LIBRARIES=$arch_dir/libhdf5_serial.so)
-    export CPATH=$CPATH:$prefix/usr/include/hdf5/serial
-  fi
-  cmake "${cfg_args[@]}" > "$out/configure.log" 2>&1 && cmake --build "$build" -j16 --target posetune > "$out/build.log" 2>&1 \
-    || { tail -n 30 "$out/build.log"; echo "0 passed, 1 failed"; exit 1; }
+  pt_gpu_build posetune > "$out/build.log" 2>&1 || { tail -n 30 "$out/build.log"; echo "0 passed, 1 failed"; exit 1; }
 fi
 [ "$ngpu" -ge 2 ] || { echo "SKIP: needs at least 2 GPUs"; exit 77; }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/gpu/regimes.sh — both regimes at full SD1.5 size (random weights, bf16) on one GPU:
-#   DreamPose phase 1 at 640x512, the VAE decoder finetune, a DreamPose render;
+#   DreamPose phase 1 at 640x512, the VAE decoder finetune, a full `posetune subject` run
+#   (subject finetune + VAE decoder finetune + render) at 640x512;
 #   Animate Anyone stage 1 at 768x768, stage 2 with 24-frame clips at 512x512 (checkpointing on),
 #   and a 60-frame windowed render (24 frames, overlap 4).
 # Each line reports ms/step and peak GPU memory (the trainer prints them). Uses build-gpu from
@@ -21,7 +22,9 @@ sd15=(--set "model.tiny_size.unet_channels=[320,640,1280,1280]" --set model.tiny
 clip_b32=(--set model.tiny_size.clip_hidden=768 --set model.tiny_size.clip_layers=12 --set model.tiny_size.clip_heads=12 --set model.tiny_size.clip_patch=32)
 clip_l14=(--set model.tiny_size.clip_hidden=1024 --set model.tiny_size.clip_layers=24 --set model.tiny_size.clip_heads=16 --set model.tiny_size.clip_patch=14)
 passed=0; failed=0; rows=()
+only=${PT_REGIME_ONLY:-}   # regex: run only matching steps (dreampose_phase1 always runs when a later step needs it)
 step() {   # step NAME CMD...
+  if [ -n "$only" ] && ! [[ "$1" =~ $only ]]; then return 0; fi
   local name=$1; shift
   local t0=$(date +%s.%N)
   if timeout "${PT_STEP_TIMEOUT:-300}" "$@" > "$out/$name.log" 2>&1; then passed=$((passed+1)); st=PASS; else failed=$((failed+1)); st=FAIL; fi
@@ -36,6 +39,11 @@ step dreampose_phase1_640x512 "$bin" train "$root/configs/demo/dreampose.yaml" "
 step dreampose_vae_decoder_512 "$bin" train "$root/configs/demo/dreampose_vae_decoder.yaml" "${sd15[@]}" "${clip_b32[@]}" \
   --set data.height=512 --set data.width=512 --set data.synthetic_videos=2 --set data.synthetic_frames=8 \
   --set train.batch_size=1 --set train.grad_accum=1 --set train.steps=$steps --set train.out_dir=$work/dpvae
+vd=$work/dp1/data/video_0000
+step dreampose_subject_640x512 "$bin" subject --base "$work/dp1" --images "$vd/frame_0000.png" --images "$vd/frame_0001.png" \
+  --poses "$vd" --out "$work/subject" "${sd15[@]}" "${clip_b32[@]}" --set model.tiny=true --set model.unet= --set model.vae= \
+  --set model.clip= --set data.height=640 --set data.width=512 --set train.steps=$steps --set train.batch_size=1 \
+  --set render.steps=${PT_RENDER_STEPS:-4} --set render.max_frames=4
 "$bin" pack --synth "$work/synth" --synth-videos 1 --synth-frames 60 --size 512x512 > "$out/synth.log" 2>&1
 vid=$(ls -d "$work"/synth/*/ | head -n 1)
 step aa_stage1_768 "$bin" train "$root/configs/demo/animate_anyone_stage1.yaml" "${sd15[@]}" "${clip_l14[@]}" \
