@@ -18,7 +18,17 @@ void pt_pack_opts_default(pt_pack_opts *o) {
     o->pose_kind = PT_POSE_AUTO;
     o->latent_channels = 4;
     o->latent_down = 8;
+    o->latent_batch = 8;
 }
+
+// Frames waiting for the batched latent hook (one video at a time).
+typedef struct latent_queue {
+    float *imgs;      // (cap, 3, H, W)
+    float *lat;       // (cap, C, h, w)
+    uint16_t *f16;    // (C, h, w)
+    int cap, n, first;   // capacity, queued frames, frame index of imgs[0]
+} latent_queue;
+
 
 static double now_s(void) {
     struct timespec ts;
@@ -49,6 +59,18 @@ static void write_frame(hid_t d, hid_t mt, int i, const void *buf, const char *w
     H5_CHECK(H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, buf), what);
     H5_CHECK(H5Sclose(ms), what);
     H5_CHECK(H5Sclose(fs), what);
+}
+
+// Latents of the queued frames -> frames first .. first + n - 1 of dataset d (f16).
+static void latent_flush(latent_queue *q, hid_t d, const pt_pack_opts *o, int H, int W, int per, const char *what) {
+    if (q->n == 0) return;
+    o->latent_batch_fn(o->latent_ctx, q->imgs, q->n, H, W, q->lat);
+    for (int b = 0; b < q->n; b++) {
+        for (int k = 0; k < per; k++) q->f16[k] = pt_f32_to_f16(q->lat[(size_t)b * per + k]);
+        write_frame(d, pt_h5_f16_type(), q->first + b, q->f16, what);
+    }
+    q->first += q->n;
+    q->n = 0;
 }
 
 // uint8 (h, w, 3) image -> uint8 (H, W, 3) resized bilinearly (copy when the size matches).
@@ -85,7 +107,14 @@ static void pack_video(hid_t vg_root, const pt_raw_video *v, pt_pose_kind kind, 
     }
     hid_t dla = -1;
     int LC = o->latent_channels, LH = H / (o->latent_down ? o->latent_down : 8), LW = W / (o->latent_down ? o->latent_down : 8);
-    if (o->latent_fn) {
+    latent_queue q = {0};
+    if (o->latent_batch_fn) {
+        q.cap = o->latent_batch > 0 ? o->latent_batch : 8;
+        q.imgs = pt_malloc(sizeof(float) * (size_t)q.cap * 3 * H * W);
+        q.lat = pt_malloc(sizeof(float) * (size_t)q.cap * LC * LH * LW);
+        q.f16 = pt_malloc(sizeof(uint16_t) * (size_t)LC * LH * LW);
+    }
+    if (o->latent_fn || o->latent_batch_fn) {
         hsize_t ld[4] = {(hsize_t)v->n, (hsize_t)LC, (hsize_t)LH, (hsize_t)LW};
         dla = make_dset(g, "latents", pt_h5_f16_type(), ld, what);
     }
@@ -102,7 +131,11 @@ static void pack_video(hid_t vg_root, const pt_raw_video *v, pt_pose_kind kind, 
             PT_USAGE("%s: frame size %dx%d differs from the video's first frame %s (%dx%d)", v->frames[i], im.h, im.w, v->frames[0], fh, fw);
         image_to_size(&im, u8, H, W, tmp_a, tmp_b);
         write_frame(dfr, H5T_NATIVE_UINT8, i, u8, what);
-        if (dla >= 0) {
+        if (dla >= 0 && q.cap) {   // batched: queue the frame as stored, encode when the batch is full
+            pt_image tmp = {W, H, 3, u8};
+            pt_image_to_chw(&tmp, q.imgs + (size_t)q.n * 3 * H * W, -1.f, 1.f);
+            if (++q.n == q.cap) latent_flush(&q, dla, o, H, W, LC * LH * LW, what);
+        } else if (dla >= 0) {
             pt_image tmp = {W, H, 3, u8};
             pt_image_to_chw(&tmp, tmp_a, -1.f, 1.f);
             o->latent_fn(o->latent_ctx, tmp_a, H, W, lat);
@@ -131,7 +164,9 @@ static void pack_video(hid_t vg_root, const pt_raw_video *v, pt_pose_kind kind, 
         pt_image_free(&im);
         if (vi == 1 && i == v->n / 2) { H5Fflush(g, H5F_SCOPE_GLOBAL); pt_fault_point("pack_mid_video"); }
     }
+    if (q.cap) latent_flush(&q, dla, o, H, W, LC * LH * LW, what);
     free(tmp_a); free(tmp_b); free(u8); free(f16); free(lat);
+    free(q.imgs); free(q.lat); free(q.f16);
     H5_CHECK(H5Dclose(dfr), what);
     H5_CHECK(H5Dclose(dpo), what);
     if (dla >= 0) H5_CHECK(H5Dclose(dla), what);
@@ -162,6 +197,9 @@ static int group_complete(hid_t root, const pt_raw_video *v, pt_pose_kind kind, 
         if (n != v->n || (want_h && (h != want_h || w != want_w)))
             PT_USAGE("%s: complete group has %lld frames %lldx%lld but the source %s has %d frames (packing at %dx%d); "
                      "pack into a new file instead of --resume", what, (long long)n, (long long)h, (long long)w, v->dir, v->n, want_h, want_w);
+        if ((o->latent_fn || o->latent_batch_fn) && !pt_h5_link_exists(g, "latents", what))
+            PT_USAGE("%s: complete group has no cached latents; --resume with --cache-latents needs a file packed with them "
+                     "(pack into a new file)", what);
     }
     H5_CHECK(H5Gclose(g), what);
     return done;

@@ -24,9 +24,12 @@
 #pragma once
 #include "datasets/rawdir.h"
 
-// Latent hook (for --cache-latents once a VAE exists): encode one frame (3, H, W) in [-1, 1] into
+// Latent hook (posetune pack --cache-latents): encode one frame (3, H, W) in [-1, 1] into
 // `latent` (C, H/down, W/down). Called once per frame; must be deterministic.
 typedef void (*pt_pack_latent_fn)(void *ctx, const float *img, int H, int W, float *latent);
+// Batched form (used instead of latent_fn when set): n frames (n, 3, H, W) of one video, in frame
+// order, into latents (n, C, H/down, W/down); n <= latent_batch (the last call of a video may be short).
+typedef void (*pt_pack_latent_batch_fn)(void *ctx, const float *imgs, int n, int H, int W, float *latents);
 
 typedef struct pt_pack_opts {
     const char *out;          // output .h5 path
@@ -34,8 +37,10 @@ typedef struct pt_pack_opts {
     int height, width;        // 0, 0: keep each video's own size
     int resume;               // skip complete groups of an existing file
     int quiet;                // no progress lines
-    pt_pack_latent_fn latent_fn;   // NULL: no latents
-    void *latent_ctx;
+    pt_pack_latent_fn latent_fn;   // NULL: no latents (unless latent_batch_fn)
+    pt_pack_latent_batch_fn latent_batch_fn;   // NULL: per-frame latent_fn
+    int latent_batch;              // frames per latent_batch_fn call (default 8)
+    void *latent_ctx;           // passed to either hook
     int latent_channels, latent_down;   // e.g. 4, 8
 } pt_pack_opts;
 

@@ -1,4 +1,12 @@
 // model_set.c — the DreamPose model set (see model_set.h).
+//
+// Pretrained weights may also come from an original single-file Stable Diffusion checkpoint
+// (v1-5-pruned.safetensors / .ckpt: "model.diffusion_model.*" + "first_stage_model.*"), for
+// model.unet and / or model.vae (the same file may serve both). Its tensors are renamed through the
+// explicit tables of checkpoints/names_sd.h. Configs: <dir>/config.json beside the file when it
+// describes the component ("_class_name"), else <dir>/unet/config.json or <dir>/vae/config.json,
+// else SD1.5 (pt_unet_config_sd15 with model.in_channels, pt_vae_config_sd). A tensor under the
+// LDM root with no diffusers name, or a parameter whose tensor is missing, fails naming it.
 #include "models/model_set.h"
 
 #include <math.h>
@@ -8,6 +16,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/rng.h"
+#include "checkpoints/names_sd.h"
 #include "datasets/image_io.h"
 #include "tools/check.h"
 #include "trainer/ckpt.h"
@@ -195,6 +204,108 @@ static void load_clip(pt_model_set *m, const char *path) {
     pt_weights_free(w);
 }
 
+// ---- original (LDM) single-file Stable Diffusion checkpoints ---------------------------------------
+// v1-5-pruned.safetensors / .ckpt: the UNet under "model.diffusion_model.", the VAE under
+// "first_stage_model." (checkpoints/names_sd.h), one file for both.
+#define LDM_UNET_ROOT "model.diffusion_model."
+#define LDM_VAE_ROOT "first_stage_model."
+
+static int is_file(const char *p) {
+    struct stat st;
+    return p && p[0] && stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int has_tensor_under(const pt_weights *w, const char *root) {
+    size_t k = strlen(root);
+    for (int i = 0; i < w->n; i++)
+        if (strncmp(w->t[i].name, root, k) == 0) return 1;
+    return 0;
+}
+
+// The file at `path` when it is a single weights file holding the LDM names under `root`, else NULL.
+// `other`: an already loaded file to reuse when it is the same path (model.unet == model.vae).
+static pt_weights *open_ldm(const char *path, const char *root, pt_weights *other) {
+    if (!is_file(path)) return NULL;
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".json") == 0) return NULL;   // a shard index: diffusers
+    if (other && strcmp(other->source, path) == 0) return has_tensor_under(other, root) ? other : NULL;
+    pt_weights *w = pt_weights_load(path);
+    if (has_tensor_under(w, root)) return w;
+    pt_weights_free(w);
+    return NULL;
+}
+
+// A config for one component of a single-file checkpoint: <dir>/config.json when it describes this
+// component ("_class_name" absent or naming it), else <dir>/<sub>/config.json (a diffusers folder
+// beside the file). Returns 0 when there is none (the caller takes the SD1.5 configuration).
+static int ldm_config_path(const char *weights, const char *sub, const char *class_part, char *out, size_t n) {
+    const char *slash = strrchr(weights, '/');
+    int dl = slash ? (int)(slash - weights) : 1;
+    const char *dir = slash ? weights : ".";
+    snprintf(out, n, "%.*s/config.json", dl, dir);
+    if (exists(out)) {
+        pt_json *j = pt_json_parse_file(out);
+        const char *cls = pt_json_str(j, "_class_name", NULL);
+        int mine = !cls || strstr(cls, class_part) != NULL;
+        pt_json_free(j);
+        if (mine) return 1;
+    }
+    snprintf(out, n, "%.*s/%s/config.json", dl, dir, sub);
+    return exists(out);
+}
+
+// Every parameter under `prefix` must have its tensor in the file: fails naming the LDM name.
+static void ldm_check_complete(const pt_params *P, const char *prefix, const pt_weights *view, const pt_sd_names *t,
+                               const pt_weights *ckpt) {
+    size_t k = strlen(prefix);
+    for (int i = 0; i < P->n; i++) {
+        const char *nm = P->e[i].name;
+        if (strncmp(nm, prefix, k) != 0 || pt_weights_find(view, nm + k)) continue;
+        char ldm[512];
+        if (!pt_sd_try_to_ldm(t, nm + k, ldm, sizeof ldm, NULL)) snprintf(ldm, sizeof ldm, "(no LDM name)");
+        PT_USAGE("%s: missing tensor '%s' (the %s's '%s'); is this an SD 1.x single-file checkpoint of this layout?",
+                 ckpt->source, ldm, t->what, nm + k);
+    }
+}
+
+static void load_unet_ldm(pt_model_set *m, const pt_weights *ckpt) {
+    const pt_unet_config *c = &m->unet.cfg;
+    for (int i = 1; i < c->n_blocks; i++)
+        if (c->layers_per_block[i] != c->layers_per_block[0])
+            PT_USAGE("%s: the LDM layout needs one layers_per_block for every block of the UNet config", ckpt->source);
+    pt_sd_names *t = pt_sd_names_unet_make(c->n_blocks, c->layers_per_block[0], c->down_attn, c->up_attn);
+    pt_weights *volatile v = NULL;
+    PT_TRY {
+        v = pt_sd_view_from_ldm(ckpt, t);   // unmapped names under the root fail here
+        ldm_check_complete(&m->P, "unet.", v, t, ckpt);
+        pt_unet_load_widened(&m->unet, v);
+    } PT_CATCH {
+        if (v) pt_weights_free(v);
+        pt_sd_names_free(t);
+        pt_weights_rethrow();
+    } PT_END_TRY;
+    pt_weights_free(v);
+    pt_sd_names_free(t);
+}
+
+static void load_vae_ldm(pt_model_set *m, const pt_weights *ckpt) {
+    pt_sd_names *t = pt_sd_names_vae_make(m->vae.cfg.n_blocks, m->vae.cfg.layers_per_block);
+    pt_weights *volatile v = NULL;
+    PT_TRY {
+        v = pt_sd_view_from_ldm(ckpt, t);
+        ldm_check_complete(&m->P, "vae.", v, t, ckpt);
+        pt_load_opts o = {0};
+        o.map = strip_map; o.map_ctx = (void *)"vae."; o.only_prefix = "vae.";
+        pt_params_load(&m->P, v, &o);
+    } PT_CATCH {
+        if (v) pt_weights_free(v);
+        pt_sd_names_free(t);
+        pt_weights_rethrow();
+    } PT_END_TRY;
+    pt_weights_free(v);
+    pt_sd_names_free(t);
+}
+
 // "model.<param>" tensors of a posetune checkpoint; only parameters starting with only_prefix (or all).
 static void load_posetune_ckpt(pt_model_set *m, const char *path_or_dir, const char *key, const char *only_prefix) {
     char *path = pt_model_set_resolve_checkpoint(path_or_dir, key);
@@ -242,16 +353,23 @@ void pt_model_set_build(pt_model_set *m, const pt_config *cfg, pt_ms_train train
     pt_vae_config vc;
     pt_clip_vision_config cc;
     char cp[4096];
+    pt_weights *ldm_vae = NULL, *ldm_unet = NULL;   // original single-file checkpoints (may be one file)
     if (tiny) { tiny_unet(cfg, &uc); tiny_vae(cfg, &vc); tiny_clip(cfg, &cc); }
     else {
         if (!cfg->model.vae[0]) PT_USAGE("config key 'model.vae': empty; DreamPose needs the Stable Diffusion VAE (or model.tiny: true)");
-        config_path(cfg->model.vae, "model.vae", cp, sizeof cp);
-        pt_vae_config_load(&vc, cp);
+        if (!exists(cfg->model.vae)) PT_USAGE("config key 'model.vae': '%s' does not exist", cfg->model.vae);
+        ldm_vae = open_ldm(cfg->model.vae, LDM_VAE_ROOT, NULL);
+        if (!ldm_vae) { config_path(cfg->model.vae, "model.vae", cp, sizeof cp); pt_vae_config_load(&vc, cp); }
+        else if (ldm_config_path(cfg->model.vae, "vae", "Autoencoder", cp, sizeof cp)) pt_vae_config_load(&vc, cp);
+        else pt_vae_config_sd(&vc);
         if (m->has_unet) {
             if (!cfg->model.unet[0]) PT_USAGE("config key 'model.unet': empty; DreamPose needs the Stable Diffusion UNet (or model.tiny: true)");
             if (!cfg->model.clip[0]) PT_USAGE("config key 'model.clip': empty; DreamPose needs the CLIP ViT-B/32 vision tower (or model.tiny: true)");
-            config_path(cfg->model.unet, "model.unet", cp, sizeof cp);
-            pt_unet_config_load(&uc, cp);
+            if (!exists(cfg->model.unet)) PT_USAGE("config key 'model.unet': '%s' does not exist", cfg->model.unet);
+            ldm_unet = open_ldm(cfg->model.unet, LDM_UNET_ROOT, ldm_vae);
+            if (!ldm_unet) { config_path(cfg->model.unet, "model.unet", cp, sizeof cp); pt_unet_config_load(&uc, cp); }
+            else if (ldm_config_path(cfg->model.unet, "unet", "UNet", cp, sizeof cp)) pt_unet_config_load(&uc, cp);
+            else pt_unet_config_sd15(&uc);   // in_channels: model.in_channels below
             config_path(cfg->model.clip, "model.clip", cp, sizeof cp);
             pt_clip_vision_config_load(&cc, cp);
         }
@@ -300,8 +418,22 @@ void pt_model_set_build(pt_model_set *m, const pt_config *cfg, pt_ms_train train
             tiny_conv_in(m, seed);
         }
     } else {
-        load_vae(m, cfg->model.vae);
-        if (m->has_unet) { load_clip(m, cfg->model.clip); load_unet(m, cfg->model.unet); }
+        PT_TRY {
+            if (ldm_vae) load_vae_ldm(m, ldm_vae);
+            else load_vae(m, cfg->model.vae);
+            if (m->has_unet) {
+                load_clip(m, cfg->model.clip);
+                if (ldm_unet) load_unet_ldm(m, ldm_unet);
+                else load_unet(m, cfg->model.unet);
+            }
+        } PT_CATCH {   // a bad single file: release it and the half-built set before failing
+            if (ldm_unet && ldm_unet != ldm_vae) pt_weights_free(ldm_unet);
+            if (ldm_vae) pt_weights_free(ldm_vae);
+            pt_model_set_free(m);
+            pt_weights_rethrow();
+        } PT_END_TRY;
+        if (ldm_unet && ldm_unet != ldm_vae) pt_weights_free(ldm_unet);
+        if (ldm_vae) pt_weights_free(ldm_vae);
     }
     if (m->has_unet) {
         init_comp_random(m, COMP_ADAPTER, NULL, seed, "adapter");

@@ -1,4 +1,12 @@
 // cmd_pack.c — posetune pack: frame/pose folders -> one HDF5 file; --bench-read times the loader.
+//
+// --cache-latents stores the VAE latents of the frames (posterior mean x scaling factor, f16
+// (N, 4, H/8, W/8), datasets/pack.h) through the pack's batched latent hook. The VAE is the one
+// training builds from --config (models/model_set.h: model.tiny decides tiny vs pretrained
+// model.vae, train.device / precision the device); --vae PATH takes a pretrained VAE (diffusers
+// folder, weights file with config.json, or an original SD single file) instead, --vae tiny the
+// config's tiny VAE. Without --size the frames are stored at the config's data.height x width,
+// the size training reads (cached latents are used only at that size).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +15,11 @@
 #include "datasets/loader.h"
 #include "datasets/pack.h"
 #include "datasets/synthetic.h"
+#include "models/model_set.h"
 #include "tools/check.h"
 #include "tools/cli.h"
+#include "trainer/config.h"
+#include "trainer/dist.h"
 
 static void parse_size(const char *s, int *h, int *w) {
     char *end = NULL;
@@ -34,15 +45,48 @@ static int bench_read(const char *path, const char *size, int batch, int threads
     return 0;
 }
 
+// ---- --cache-latents: the VAE of a training config ---------------------------------------------------
+static void encode_batch(void *ctx, const float *imgs, int n, int H, int W, float *latents) {
+    pt_model_set *m = ctx;
+    PT_NO_GRAD_BEGIN
+    int mark = pt_scope_begin();
+    pt_tensor *x = pt_from_f32(m->device, m->dtype, 4, PT_SHAPE(n, 3, H, W), imgs);   // (n, 3, H, W)
+    pt_copy_to_host_f32(pt_vae_encode_latents(&m->vae, x, NULL), latents);             // (n, 4, H/8, W/8)
+    pt_scope_end(mark, NULL);
+    PT_NO_GRAD_END
+}
+
+// The config for the VAE: --config (or the built-in defaults), --vae PATH|tiny on top.
+static void latent_config(pt_config *c, const char *config, const char *vae, const pt_strlist *sets) {
+    pt_config_defaults(c);
+    if (config) pt_config_load(c, config);
+    for (int i = 0; i < sets->n; i++) pt_config_apply_set(c, sets->items[i]);
+    if (vae && strcmp(vae, "tiny") == 0) c->model.tiny = 1;
+    else if (vae) {
+        c->model.tiny = 0;
+        free(c->model.vae);
+        c->model.vae = pt_strdup(vae);
+    }
+    if (!config && !vae) PT_USAGE("pack: --cache-latents needs the VAE: --config CONFIG.yaml (as for train) and/or --vae PATH|tiny");
+    if (!c->model.tiny && !c->model.vae[0])
+        PT_USAGE("pack: --cache-latents: no VAE (config key 'model.vae' is empty and model.tiny is false); give --vae PATH");
+}
+
 int pt_cmd_pack(int argc, char **argv) {
-    const char *out = NULL, *kind = "auto", *size = NULL, *bench = NULL, *synth = NULL;
+    const char *out = NULL, *kind = "auto", *size = NULL, *bench = NULL, *synth = NULL, *config = NULL, *vae = NULL;
     int resume = 0, cache_latents = 0, quiet = 0, batch = 4, threads = 2, n_batches = 20, synth_videos = 2, synth_frames = 16;
+    int latent_batch = 8;
+    pt_strlist sets = {0};
     const pt_flag flags[] = {
         {"out", PT_FLAG_STR, &out, "output HDF5 file (also -o)", "FILE"},
         {"pose-kind", PT_FLAG_STR, &kind, "densepose | skeleton | auto (default auto: DensePose when present)", "KIND"},
         {"size", PT_FLAG_STR, &size, "resize frames and poses to HxW (default: keep each video's size)", "HxW"},
         {"resume", PT_FLAG_BOOL, &resume, "continue an interrupted pack: skip complete videos, redo partial ones", NULL},
-        {"cache-latents", PT_FLAG_BOOL, &cache_latents, "store VAE latents of the frames (needs the VAE: not available yet)", NULL},
+        {"cache-latents", PT_FLAG_BOOL, &cache_latents, "store VAE latents of the frames (mean x scaling factor, f16) for training without per-step VAE encodes", NULL},
+        {"config", PT_FLAG_STR, &config, "--cache-latents: the training config whose VAE encodes (model.tiny / model.vae, train.device)", "CONFIG"},
+        {"vae", PT_FLAG_STR, &vae, "--cache-latents: a pretrained VAE (folder, file, SD single file), or 'tiny' (the config's tiny VAE)", "PATH|tiny"},
+        {"latent-batch", PT_FLAG_INT, &latent_batch, "--cache-latents: frames per VAE batch (default 8)", "N"},
+        {"set", PT_FLAG_STRLIST, &sets, "--cache-latents: override a config key, e.g. --set train.device=cpu", "KEY=VALUE"},
         {"quiet", PT_FLAG_BOOL, &quiet, "no progress lines", NULL},
         {"bench-read", PT_FLAG_STR, &bench, "time the data loader on a pack file instead of packing", "FILE"},
         {"batch", PT_FLAG_INT, &batch, "--bench-read: batch size (default 4)", "N"},
@@ -53,7 +97,8 @@ int pt_cmd_pack(int argc, char **argv) {
         {"synth-frames", PT_FLAG_INT, &synth_frames, "--synth: frames per video (default 16); --size sets HxW (default 64x64)", "N"},
     };
     static pt_cli_spec spec;
-    spec = (pt_cli_spec){"pack", "SRC_DIR... -o data.h5 [--pose-kind densepose|skeleton|auto] [--size HxW] [--resume]",
+    spec = (pt_cli_spec){"pack", "SRC_DIR... -o data.h5 [--pose-kind densepose|skeleton|auto] [--size HxW] [--resume] "
+                                 "[--cache-latents --config CONFIG [--vae PATH|tiny]]",
                          "Pack video folders (frame_N.png + frame_N_densepose.npy or frame_N_pose.png, optional meta.json\n"
                          "with fps) into one HDF5 file: /videos/<name>/{frames,poses}. Each SRC_DIR is one video folder, a\n"
                          "folder of video folders, or NAME.mp4 with its pose files in the folder NAME/ (needs ffmpeg).\n"
@@ -81,9 +126,8 @@ int pt_cmd_pack(int argc, char **argv) {
     } else {
         if (np < 1) PT_USAGE("pack: missing SRC_DIR (usage: posetune pack %s)", spec.usage);
         if (!out) PT_USAGE("pack: missing output file: -o data.h5");
-        if (cache_latents)
-            PT_USAGE("pack: --cache-latents needs the VAE encoder, which posetune cannot load yet; pack without it "
-                     "(the pack format and the loader already accept a 'latents' dataset: datasets/pack.h)");
+        if (!cache_latents && (config || vae)) PT_USAGE("pack: --config / --vae choose the VAE of --cache-latents; add --cache-latents");
+        if (latent_batch < 1) PT_USAGE("pack: --latent-batch must be positive, got %d", latent_batch);
         pt_pack_opts o;
         pt_pack_opts_default(&o);
         o.out = out;
@@ -91,8 +135,30 @@ int pt_cmd_pack(int argc, char **argv) {
         if (size) parse_size(size, &o.height, &o.width);
         o.resume = resume;
         o.quiet = quiet;
+        pt_config c;
+        pt_model_set *m = NULL;
+        if (cache_latents) {
+            latent_config(&c, config, vae, &sets);
+            if (!size) { o.height = c.data.height; o.width = c.data.width; }
+            else if (o.height != c.data.height || o.width != c.data.width)
+                PT_WARN("pack: --size %dx%d differs from the config's data size %dx%d: training at that size will not use these "
+                        "latents", o.height, o.width, c.data.height, c.data.width);
+            pt_dist_init(c.train.device == PT_CFG_DEVICE_CUDA);
+            m = pt_malloc(sizeof *m);
+            pt_model_set_build(m, &c, PT_MS_TRAIN_VAE_DECODER);   // the VAE alone
+            o.latent_batch_fn = encode_batch;
+            o.latent_ctx = m;
+            o.latent_batch = latent_batch;
+            o.latent_channels = m->vae.cfg.latent_channels;
+            o.latent_down = m->vae_factor;
+            if (!quiet)
+                fprintf(stderr, "pack: caching latents with the %s VAE (%d channels, /%d, scaling %g) at %dx%d\n",
+                        c.model.tiny ? "tiny" : c.model.vae, o.latent_channels, o.latent_down, m->vae.cfg.scaling_factor,
+                        o.height, o.width);
+        }
         pt_pack(pos, np, &o);
+        if (m) { pt_model_set_free(m); free(m); pt_config_free(&c); }
     }
-    free(args); free(pos);
+    free(args); free(pos); free(sets.items);
     return rc;
 }

@@ -144,9 +144,9 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void sched_for(const pt_config *cfg, pt_sched *s) {
+static void sched_for(const pt_config *cfg, int force_ddim, pt_sched *s) {
     pt_sched_config sc = pt_sched_config_default();
-    sc.kind = cfg->render.scheduler == PT_CFG_SAMPLER_DDIM ? PT_SCHED_DDIM : PT_SCHED_PNDM;
+    sc.kind = force_ddim || cfg->render.scheduler == PT_CFG_SAMPLER_DDIM ? PT_SCHED_DDIM : PT_SCHED_PNDM;
     sc.num_train_timesteps = cfg->train.num_train_timesteps;
     sc.beta_start = cfg->train.beta_start;
     sc.beta_end = cfg->train.beta_end;
@@ -156,6 +156,56 @@ static void sched_for(const pt_config *cfg, pt_sched *s) {
                         : cfg->train.timestep_spacing == PT_CFG_SPACING_LINSPACE ? PT_SPACING_LINSPACE : PT_SPACING_LEADING;
     pt_sched_init(s, &sc);
     s->eta = cfg->render.eta;
+}
+
+// ---- denoising and decoding (render and training samples) --------------------------------------------
+// x (B, 4, h, w) host: the initial noise in, the final latents out. win (B, 2n, h, w) pose windows on
+// the latent grid; ctx2 (2, T, D). s: timesteps set. DDIM eta noise of step i from (seed, key + i).
+static void denoise(pt_model_set *m, pt_sched *s, pt_tensor *ctx2, const float *win, int B, double sI, double sp,
+                    uint64_t seed, int64_t key, float *x) {
+    const size_t per = (size_t)4 * m->latent_h * m->latent_w;
+    float *eps = pt_malloc(sizeof(float) * B * per), *noise = pt_malloc(sizeof(float) * B * per);
+    for (int i = 0; i < s->num_timesteps; i++) {
+        pt_dp_guided_eps(m, x, win, B, s->timesteps[i], ctx2, sI, sp, eps);
+        if (s->cfg.kind == PT_SCHED_PNDM) pt_pndm_step(s, i, eps, x, (int64_t)(B * per));
+        else {
+            const float *nz = NULL;
+            if (s->eta > 0) {
+                pt_rng rng;
+                pt_rng_init(&rng, pt_rng_derive(seed, "render.ddim", key + i));
+                pt_rng_fill_normal(&rng, noise, (int64_t)(B * per), 0.0f, 1.0f);
+                nz = noise;
+            }
+            pt_ddim_step(s, i, eps, x, (int64_t)(B * per), nz);
+        }
+    }
+    free(eps); free(noise);
+}
+
+// latents x (B, 4, h, w) host (scaled) -> img (B, 3, H, W) host.
+static void decode(pt_model_set *m, const float *x, int B, float *img) {
+    PT_NO_GRAD_BEGIN
+    int mk = pt_scope_begin();
+    pt_tensor *z = pt_from_f32(m->device, m->dtype, 4, PT_SHAPE(B, 4, m->latent_h, m->latent_w), x);
+    pt_tensor *dec = pt_vae_decode(&m->vae, pt_scale(z, 1.0f / m->vae.cfg.scaling_factor));   // (B, 3, H, W)
+    pt_copy_to_host_f32(dec, img);
+    pt_scope_end(mk, NULL);
+    PT_NO_GRAD_END
+}
+
+// (2, T, D): row 0 the null-image context, row 1 the context of ref (3, H, W). In the current scope.
+static pt_tensor *dual_context(pt_model_set *m, const float *ref) {
+    const size_t img = (size_t)3 * m->height * m->width;
+    float *ref2 = pt_malloc(sizeof(float) * 2 * img);
+    memcpy(ref2, ref, sizeof(float) * img);
+    memcpy(ref2 + img, ref, sizeof(float) * img);
+    int32_t drop2[2] = {1, 0};
+    pt_tensor *ctx2;
+    PT_NO_GRAD_BEGIN
+    ctx2 = pt_model_set_context(m, ref2, 2, drop2);
+    PT_NO_GRAD_END
+    free(ref2);
+    return ctx2;
 }
 
 int pt_dreampose_render_with(pt_model_set *m, const pt_config *cfg) {
@@ -183,21 +233,14 @@ int pt_dreampose_render_with(pt_model_set *m, const pt_config *cfg) {
 
     pt_mkdirs(r->output);
     int mark = pt_scope_begin();
-    float *ref2 = pt_malloc(sizeof(float) * 2 * 3 * H * W);
-    memcpy(ref2, ref, sizeof(float) * 3 * H * W);
-    memcpy(ref2 + 3 * H * W, ref, sizeof(float) * 3 * H * W);
-    int32_t drop2[2] = {1, 0};
-    pt_tensor *ctx2;
-    PT_NO_GRAD_BEGIN
-    ctx2 = pt_model_set_context(m, ref2, 2, drop2);   // (2, T, D): null image, image
-    PT_NO_GRAD_END
-    free(ref2); free(ref);
+    pt_tensor *ctx2 = dual_context(m, ref);   // (2, T, D): null image, image
+    free(ref);
 
     pt_sched s;
-    sched_for(cfg, &s);
+    sched_for(cfg, 0, &s);
     const int bs = r->batch_size > 0 ? r->batch_size : 1;
-    float *x = pt_malloc(sizeof(float) * bs * per), *eps = pt_malloc(sizeof(float) * bs * per);
-    float *win = pt_malloc(sizeof(float) * bs * P2 * hw), *noise = pt_malloc(sizeof(float) * bs * per);
+    float *x = pt_malloc(sizeof(float) * bs * per);
+    float *win = pt_malloc(sizeof(float) * bs * P2 * hw);
     float *img = pt_malloc(sizeof(float) * bs * 3 * H * W);
     double t0 = now_s();
     for (int f0 = 0; f0 < n_out; f0 += bs) {
@@ -214,28 +257,8 @@ int pt_dreampose_render_with(pt_model_set *m, const pt_config *cfg) {
             }
         }
         pt_sched_set_timesteps(&s, r->steps);
-        for (int i = 0; i < s.num_timesteps; i++) {
-            pt_dp_guided_eps(m, x, win, B, s.timesteps[i], ctx2, r->image_guidance, r->pose_guidance, eps);
-            if (s.cfg.kind == PT_SCHED_PNDM) pt_pndm_step(&s, i, eps, x, (int64_t)(B * per));
-            else {
-                const float *nz = NULL;
-                if (s.eta > 0) {
-                    pt_rng rng;
-                    pt_rng_init(&rng, pt_rng_derive((uint64_t)r->seed, "render.ddim", f0 * 100003 + i));
-                    pt_rng_fill_normal(&rng, noise, (int64_t)(B * per), 0.0f, 1.0f);
-                    nz = noise;
-                }
-                pt_ddim_step(&s, i, eps, x, (int64_t)(B * per), nz);
-            }
-        }
-        // decode
-        PT_NO_GRAD_BEGIN
-        int mk = pt_scope_begin();
-        pt_tensor *z = pt_from_f32(m->device, m->dtype, 4, PT_SHAPE(B, 4, h, w), x);
-        pt_tensor *dec = pt_vae_decode(&m->vae, pt_scale(z, 1.0f / m->vae.cfg.scaling_factor));   // (B, 3, H, W)
-        pt_copy_to_host_f32(dec, img);
-        pt_scope_end(mk, NULL);
-        PT_NO_GRAD_END
+        denoise(m, &s, ctx2, win, B, r->image_guidance, r->pose_guidance, (uint64_t)r->seed, (int64_t)f0 * 100003, x);
+        decode(m, x, B, img);
         for (int b = 0; b < B; b++) {
             pt_image o = pt_image_from_chw(img + (size_t)b * 3 * H * W, 3, H, W, -1.0f, 1.0f);
             char p[4200];
@@ -247,9 +270,57 @@ int pt_dreampose_render_with(pt_model_set *m, const pt_config *cfg) {
     }
     pt_sched_free(&s);
     pt_scope_end(mark, NULL);
-    free(x); free(eps); free(win); free(noise); free(img); free(pl);
+    free(x); free(win); free(img); free(pl);
     write_clip(cfg, r->output, n_out, W, H);
     return n_out;
+}
+
+// ---- training samples ----------------------------------------------------------------------------------
+// DensePose U, V (2, H, W) in [0, 1] -> (3, H, W) in [-1, 1]: (U, V, 0.5) inside the figure, black outside.
+static void pose_colour(const float *uv, int H, int W, float *dst) {
+    const size_t n = (size_t)H * W;
+    for (size_t i = 0; i < n; i++) {
+        float u = uv[i], v = uv[n + i];
+        int in = u != 0.0f || v != 0.0f;
+        dst[i] = 2.0f * u - 1.0f;
+        dst[n + i] = 2.0f * v - 1.0f;
+        dst[2 * n + i] = in ? 0.0f : -1.0f;
+    }
+}
+
+void pt_dp_sample_grid(pt_model_set *m, const pt_config *cfg, const float *ref, const float *poses, int K, int steps,
+                       uint64_t seed, const char *png) {
+    const int H = m->height, W = m->width, P2 = 2 * m->n_poses;
+    const size_t hw = (size_t)m->latent_h * m->latent_w, per = 4 * hw, img = (size_t)3 * H * W;
+    PT_CHECKF(K >= 1 && steps >= 1, "sample grid: %d frames, %d steps", K, steps);
+    const int64_t tape0 = pt_tape_size();
+    PT_NO_GRAD_BEGIN
+    int mark = pt_scope_begin();
+    pt_tensor *ctx2 = dual_context(m, ref);                             // (2, T, D)
+    float *win = pt_malloc(sizeof(float) * K * P2 * hw);                // (K, 2n, h, w)
+    float *x = pt_malloc(sizeof(float) * K * per);                      // (K, 4, h, w)
+    float *out = pt_malloc(sizeof(float) * K * img);                    // (K, 3, H, W)
+    float *vis = pt_malloc(sizeof(float) * K * img);                    // (K, 3, H, W)
+    pt_model_set_poses_to_latent(m, poses, K, NULL, win);
+    for (int k = 0; k < K; k++) {
+        pt_rng rng;
+        pt_rng_init(&rng, pt_rng_derive(seed, "train.sample.init", cfg->render.same_noise ? 0 : k));
+        pt_rng_fill_normal(&rng, x + k * per, (int64_t)per, 0.0f, 1.0f);
+        pose_colour(poses + ((size_t)k * P2 + 2 * (m->n_poses / 2)) * H * W, H, W, vis + k * img);   // the centre pose
+    }
+    pt_sched s;
+    sched_for(cfg, 1, &s);
+    pt_sched_set_timesteps(&s, steps);
+    denoise(m, &s, ctx2, win, K, cfg->render.image_guidance, cfg->render.pose_guidance, seed, 0, x);
+    pt_sched_free(&s);
+    decode(m, x, K, out);
+    const float **tiles = pt_malloc(sizeof(float *) * 3 * K);
+    for (int k = 0; k < K; k++) { tiles[3 * k] = ref; tiles[3 * k + 1] = vis + k * img; tiles[3 * k + 2] = out + k * img; }
+    pt_image_grid_save(png, tiles, 3 * K, 3, H, W, 3, -1.0f, 1.0f);
+    free(tiles); free(win); free(x); free(out); free(vis);
+    pt_scope_end(mark, NULL);
+    PT_NO_GRAD_END
+    PT_CHECKF(pt_tape_size() == tape0, "sample grid left %lld autograd nodes", (long long)(pt_tape_size() - tape0));
 }
 
 int pt_dreampose_render(const pt_config *cfg) {

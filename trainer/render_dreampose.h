@@ -34,3 +34,12 @@ int pt_dp_list_poses(const char *path, char ***paths_out);
 int pt_dreampose_render(const pt_config *cfg);
 // The same on a model set already built (tests).
 int pt_dreampose_render_with(pt_model_set *m, const pt_config *cfg);
+
+// A training sample (trainer/regime_dreampose.c, train.sample_every): K frames rendered from the
+// reference ref (3, H, W) in [-1, 1] with the pose windows poses (K, 2n, H, W) (loader layout, U,V in
+// [0, 1]): `steps` DDIM steps (render.eta), the dual guidance of render.image_guidance /
+// pose_guidance, initial noise from `seed` (one noise for every frame with render.same_noise).
+// Writes a grid of K rows x 3 columns to png: the reference, the centre pose as colour (U, V, 0.5),
+// the sample. Records no autograd and leaves the parameters untouched.
+void pt_dp_sample_grid(pt_model_set *m, const pt_config *cfg, const float *ref, const float *poses, int K, int steps,
+                       uint64_t seed, const char *png);
