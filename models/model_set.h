@@ -16,8 +16,11 @@
 //      CLIP tokens (pt_dp_adapter_reset). The tiny VAE uses scaling factor 1.5 (unit-variance latents,
 //      as 0.18215 is for SD's VAE) and starts with a narrow posterior (logvar = -12, like a trained VAE).
 //      Pretrained models (model.unet / model.vae / model.clip): a diffusers / transformers folder
-//      with config.json, or a weights file with config.json beside it. The UNet is loaded with
-//      pt_unet_load_widened (pretrained conv_in in channels 0..3, zeros after, pretrained bias).
+//      with config.json, or a weights file with config.json beside it, or an original SD single
+//      file (model.diffusion_model.* / first_stage_model.* names, converted through the tables of
+//      checkpoints/names_sd.h; SD1.5 configs when no config.json is found; one file may serve both
+//      model.unet and model.vae). The UNet is loaded with pt_unet_load_widened (pretrained conv_in
+//      in channels 0..3, zeros after, pretrained bias).
 //   2. cfg->model.checkpoint: a posetune checkpoint file, or a run folder (its latest checkpoint in
 //      <dir>/checkpoints): every "model.<param>" tensor it holds replaces the parameter.
 //   3. cfg->model.vae_decoder_checkpoint (file or run folder): its "model.vae.decoder.*" tensors.

@@ -11,6 +11,11 @@
 //     full: the dataset sampler with the dropout flags; subject: the subject photos, no dropout.
 //   vae_decoder: trainable vae.decoder.* only; loss = MSE (or L1) between decode(sample(encode(x))) and x.
 // Every per-sample random draw uses pt_trainer_sample_seed, so N ranks x B/N == 1 rank x B.
+// Cached latents (posetune pack --cache-latents): phase full on a pack file without crop
+// augmentation uses the stored posterior means for x0 and the conditioning latent (after checking
+// that the current VAE reproduces frame 0's cached latent within 5%), skipping the VAE encode.
+// Sample grids: every train.sample_every steps (rank 0) a 3x3 PNG grid (conditioning image, pose,
+// sample by a few DDIM steps with the render config's guidance) of a fixed reference/pose pair.
 #pragma once
 #include "models/model_set.h"
 #include "models/scheduler.h"
