@@ -15,15 +15,19 @@ log() { echo "$@" | tee -a "$out/summary.txt"; }
 step() {   # step NAME CMD...
   local name=$1; shift
   local t0=$(date +%s.%N)
-  if timeout "${PT_STEP_TIMEOUT:-300}" "$@" >"$out/$name.log" 2>&1; then passed=$((passed+1)); st=PASS; else failed=$((failed+1)); st=FAIL; fi
+  local runner=(timeout "${PT_STEP_TIMEOUT:-300}")
+  declare -F "$1" >/dev/null && runner=()   # shell functions run without timeout(1)
+  if "${runner[@]}" "$@" >"$out/$name.log" 2>&1; then passed=$((passed+1)); st=PASS; else failed=$((failed+1)); st=FAIL; fi
   local t1=$(date +%s.%N)
   rows+=("$(printf '%-34s %-5s %8.1fs  %s' "$name" "$st" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$(tail -n 1 "$out/$name.log" | cut -c1-60)")")
   echo "== $name: $st"; tail -n 25 "$out/$name.log"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 pt_gpu_cmake_args
-step configure cmake "${cfg_args[@]}"
-step build cmake --build "$build" -j"$(nproc)"
+if [ -z "${PT_GPU_SKIP_BUILD:-}" ]; then
+  step configure cmake "${cfg_args[@]}"
+  step build cmake --build "$build" -j"$(nproc)"
+fi
 for t in "$build"/tests/gpu/gpu_*; do
   [ -x "$t" ] || continue
   [ -n "${PT_GPU_TESTS:-}" ] && ! [[ "$(basename "$t")" =~ $PT_GPU_TESTS ]] && continue
@@ -52,7 +56,7 @@ if [ -d "$fx" ] && [ -z "${PT_GPU_NO_FIXTURES:-}" ]; then
   done
 fi
 if [ -n "${PT_GPU_CPU_SUITE:-}" ]; then step cpu_suite ctest --test-dir "$build" -j16 --output-on-failure; fi
-if [ -x "$build/posetune" ] && [ -n "${PT_GPU_BENCH:-1}" ]; then
+if [ -x "$build/posetune" ] && [ "${PT_GPU_BENCH:-1}" != 0 ]; then   # PT_GPU_BENCH=0 skips the bench
   step bench "$build/posetune" bench --device cuda --iters "${PT_BENCH_ITERS:-10}" --warmup "${PT_BENCH_WARMUP:-3}" ${PT_BENCH_ONLY:+--only "$PT_BENCH_ONLY"}
 fi
 echo
