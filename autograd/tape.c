@@ -121,7 +121,7 @@ void pt_grad_accum(pt_tensor *t, pt_tensor *g) {
         t->grad = g;            // shared: never modified in place, accumulation below is out of place
     } else {
         pt_tensor *sum = pt_own(pt_add(t->grad, g));
-        pt_release(t->grad);
+        pt_tensor_unref(t->grad);   // the grad's own reference; a scope may still hold another
         t->grad = sum;
     }
     PT_NO_GRAD_END

@@ -188,12 +188,12 @@ void pt_dataset_close(pt_dataset *ds) {
     if (ds->is_h5) {
         pt_h5_lock();
         for (int v = 0; v < ds->n_videos; v++) {
-            H5Dclose(ds->hv[v].frames);
-            H5Dclose(ds->hv[v].poses);
-            if (ds->hv[v].latents >= 0) H5Dclose(ds->hv[v].latents);
+            H5_CHECK(H5Dclose(ds->hv[v].frames), ds->path);
+            H5_CHECK(H5Dclose(ds->hv[v].poses), ds->path);
+            if (ds->hv[v].latents >= 0) H5_CHECK(H5Dclose(ds->hv[v].latents), ds->path);
             free(ds->hv[v].name);
         }
-        H5Fclose(ds->file);
+        H5_CHECK(H5Fclose(ds->file), ds->path);
         pt_h5_unlock();
         free(ds->hv);
     } else {

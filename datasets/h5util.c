@@ -107,6 +107,7 @@ char *pt_h5_attr_read_str(hid_t obj, const char *name, const char *what) {
         H5_CHECK(H5Tclose(mt), what);
     } else {
         size_t n = H5Tget_size(ft);
+        if (n == 0) pt_h5_fail(__FILE__, __LINE__, "H5Tget_size(ft)", what);
         hid_t mt = H5_CHECK(H5Tcopy(H5T_C_S1), what);
         H5_CHECK(H5Tset_size(mt, n + 1), what);
         H5_CHECK(H5Tset_strpad(mt, H5T_STR_NULLTERM), what);

@@ -283,7 +283,12 @@ void pt_motion_load(pt_params *P, const pt_weights *w, const pt_load_opts *opts)
     }
     for (int j = 0; j < w->n; j++) {
         if (used[j] || strncmp(w->t[j].name, pre, pn) != 0) continue;
-        if (is_pe(w->t[j].name)) { check_pe(w, &w->t[j]); continue; }
+        if (is_pe(w->t[j].name)) {
+            PT_TRY { check_pe(w, &w->t[j]); }
+            PT_CATCH { free(used); pt_weights_rethrow(); }
+            PT_END_TRY;
+            continue;
+        }
         if (!strict) continue;
         free(used);
         PT_USAGE("%s: unexpected tensor '%s' (no motion-module parameter takes it)", w->source, w->t[j].name);

@@ -178,6 +178,7 @@ void pt_params_load(pt_params *p, const pt_weights *w, const pt_load_opts *opts)
         const pt_wtensor *wt = pt_weights_find(w, full);
         if (!wt) {
             if (e->is_new || o.allow_missing) continue;
+            free(used);
             PT_USAGE("%s: missing tensor '%s' (parameter '%s', shape %lld elements)", w->source, full, e->name,
                      (long long)pt_numel(e->t));
         }
@@ -200,6 +201,7 @@ void pt_params_load(pt_params *p, const pt_weights *w, const pt_load_opts *opts)
         }
         if (!ok) {
             char ws[96], ps[128];
+            free(used);
             PT_USAGE("%s: tensor '%s' has shape %s, the model expects %s", w->source, full, pt_wtensor_shape_str(wt, ws, sizeof ws),
                      pt_shape_str(e->t, ps, sizeof ps));
         }
@@ -213,6 +215,7 @@ void pt_params_load(pt_params *p, const pt_weights *w, const pt_load_opts *opts)
         for (int j = 0; j < w->n; j++) {
             if (used[j]) continue;
             if (pn && strncmp(w->t[j].name, pre, pn) != 0) continue;   // other models' tensors
+            free(used);
             PT_USAGE("%s: unexpected tensor '%s' (no parameter of the model takes it)", w->source, w->t[j].name);
         }
     }

@@ -160,17 +160,19 @@ void pt_atomic_abort(pt_atomic_file *af) {
     af->f = NULL; af->path = af->tmp_path = NULL;
 }
 
+static int is_dir(const char *p) { struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
+
 void pt_mkdirs(const char *path) {
     char *p = pt_strdup(path);
     for (char *s = p + 1; *s; s++) {
         if (*s == '/') {
             *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST)
-                PT_RUNTIME("cannot create directory '%s': %s", p, strerror(errno));
+            if (mkdir(p, 0755) != 0 && (errno != EEXIST || !is_dir(p)))
+                PT_RUNTIME("cannot create directory '%s': %s", p, errno == EEXIST ? "a file of that name exists" : strerror(errno));
             *s = '/';
         }
     }
-    if (mkdir(p, 0755) != 0 && errno != EEXIST)
-        PT_RUNTIME("cannot create directory '%s': %s", p, strerror(errno));
+    if (mkdir(p, 0755) != 0 && (errno != EEXIST || !is_dir(p)))
+        PT_RUNTIME("cannot create directory '%s': %s", p, errno == EEXIST ? "a file of that name exists" : strerror(errno));
     free(p);
 }

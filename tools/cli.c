@@ -2,6 +2,7 @@
 #include "tools/cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static void set_flag(const pt_cli_spec *spec, const pt_flag *f, const char *val)
     case PT_FLAG_INT: {
         errno = 0;
         long long v = strtoll(val, &end, 10);
-        if (errno || !end || *end || end == val)
+        if (errno || !end || *end || end == val || v < INT_MIN || v > INT_MAX)
             PT_USAGE("%s: --%s expects an integer, got '%s'", spec->cmd, f->name, val);
         *(int *)f->dst = (int)v;
         break;

@@ -93,6 +93,14 @@ void pt_tr_backward(pt_tr_out *o, const pt_tr_args *a, const pt_weights *in, pt_
 }
 
 void pt_tr_out_write(pt_tr_out *o, const char *path) {
+    // mkdir -p of the folder holding --output: an output that cannot be written is a runtime error (exit 1)
+    const char *slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        char *d = pt_strdup(path);
+        d[slash - path] = '\0';
+        pt_mkdirs(d);
+        free(d);
+    }
     pt_st_writer_write(o->writer, path);
     pt_st_writer_free(o->writer);
     o->writer = NULL;

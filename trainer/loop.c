@@ -169,7 +169,8 @@ void pt_trainer_init(pt_trainer *t, const pt_config *cfg, pt_params *P, const pt
 
 void pt_trainer_free(pt_trainer *t) {
     if (t->loader) pt_loader_free(t->loader);
-    if (t->metrics) fclose(t->metrics);
+    if (t->metrics && fclose(t->metrics) != 0)   // buffered metric lines are written here
+        PT_RUNTIME("write error on '%s/metrics.jsonl': %s", t->out_dir, strerror(errno));
     if (t->device == PT_CPU) { free(t->ema); }
 #ifdef POSETUNE_HAVE_CUDA
     else {

@@ -22,10 +22,12 @@ static void build_runs(pt_adamw *o, int64_t n, const pt_param_segment *segs, int
     o->nruns = 0;
     int64_t at = 0;
     for (int i = 0; i < nsegs; i++) {
-        if (segs[i].offset != at || segs[i].count < 0)
+        if (segs[i].offset != at || segs[i].count < 0) {
+            free(o->run_end); free(o->run_decay); o->run_end = NULL; o->run_decay = NULL;
             PT_USAGE("optimizer: parameter segment %d is {offset %lld, count %lld}; segments must be in order, "
                      "contiguous, non-negative, starting at 0 (expected offset %lld)",
                      i, (long long)segs[i].offset, (long long)segs[i].count, (long long)at);
+        }
         at += segs[i].count;
         if (segs[i].count == 0) continue;
         int d = segs[i].weight_decay ? 1 : 0;
@@ -37,8 +39,10 @@ static void build_runs(pt_adamw *o, int64_t n, const pt_param_segment *segs, int
             o->nruns++;
         }
     }
-    if (at != n)
+    if (at != n) {
+        free(o->run_end); free(o->run_decay); o->run_end = NULL; o->run_decay = NULL;
         PT_USAGE("optimizer: parameter segments cover %lld elements, the buffer has %lld", (long long)at, (long long)n);
+    }
 }
 
 static void init_common(pt_adamw *o, const pt_adamw_config *cfg, int64_t n, const pt_param_segment *segs, int nsegs) {
