@@ -142,6 +142,10 @@ if [ -f "$FIX/unet_tiny.safetensors" ]; then
   expect 1 "afile" "$BIN" "${TR[@]}" --weights "$FIX/unet_tiny.safetensors" --output afile/tr.safetensors
   expect 0 "" "$BIN" "${TR[@]}" --weights "$FIX/unet_tiny.safetensors" --output new/dir/tr.safetensors
   [ -f new/dir/tr.safetensors ] && ok || bad "tensor-run did not create the --output folder"
+  # an output that exists and is not a regular file is never replaced (atomic writes rename over it)
+  mkfifo not_a_file.fifo
+  expect 2 "not a regular file" "$BIN" "${TR[@]}" --weights "$FIX/unet_tiny.safetensors" --output not_a_file.fifo
+  [ -p not_a_file.fifo ] && ok || bad "the fifo given as --output was replaced"
 else
   echo "note: peer fixtures absent ($FIX): tensor-run input checks skipped"
 fi

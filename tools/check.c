@@ -51,7 +51,10 @@ void pt_warn_at(const char *file, int line, const char *fmt, ...) {
 FILE *pt_fopen_at(const char *file, int line, const char *path, const char *mode) {
     FILE *f = fopen(path, mode);
     if (!f) {
-        int code = (errno == ENOENT || errno == EACCES || errno == EISDIR || errno == ENOTDIR)
+        // A file the user named that cannot be read is bad input (2); an output that cannot be
+        // written is a runtime failure (1).
+        int reading = mode[0] == 'r' && !strchr(mode, '+');
+        int code = (reading && (errno == ENOENT || errno == EACCES || errno == EISDIR || errno == ENOTDIR))
                        ? PT_EXIT_USAGE : PT_EXIT_RUNTIME;
         pt_fail_at(file, line, code, "cannot open '%s' (mode %s): %s", path, mode, strerror(errno));
     }
@@ -125,6 +128,11 @@ void pt_fault_point(const char *point) {
 }
 
 void pt_atomic_open(pt_atomic_file *af, const char *path) {
+    // The rename would replace whatever is there: refuse anything but a regular file
+    // (e.g. --output /dev/null or a folder).
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        PT_USAGE("'%s' exists and is not a regular file; refusing to replace it (give a file path)", path);
     af->path = pt_strdup(path);
     size_t n = strlen(path) + 32;
     af->tmp_path = pt_malloc(n);
