@@ -47,6 +47,9 @@ size_t pt_cuda_bytes_in_use(void);
 size_t pt_cuda_peak_bytes(void);
 void pt_cuda_reset_peak(void);
 void pt_cuda_sync(void);
+// Page-locked host memory (fast, asynchronous host<->device copies), e.g. for the data loader.
+void *pt_cuda_host_alloc(size_t bytes, void *ctx);
+void pt_cuda_host_free(void *p, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -85,3 +85,15 @@ extern "C" size_t pt_cuda_bytes_in_use(void) { return g_in_use; }
 extern "C" size_t pt_cuda_peak_bytes(void) { return g_peak; }
 extern "C" void pt_cuda_reset_peak(void) { g_peak = g_in_use; }
 extern "C" void pt_cuda_sync(void) { CUDA_CHECK(cudaStreamSynchronize(pt_cuda()->stream)); }
+
+extern "C" void *pt_cuda_host_alloc(size_t bytes, void *ctx) {
+    (void)ctx;
+    void *p = NULL;
+    pt_cuda();   // the context must exist before pinned allocations on this device
+    CUDA_CHECK(cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault));
+    return p;
+}
+extern "C" void pt_cuda_host_free(void *p, void *ctx) {
+    (void)ctx;
+    if (p) CUDA_CHECK(cudaFreeHost(p));
+}

@@ -155,6 +155,13 @@ void pt_trainer_init(pt_trainer *t, const pt_config *cfg, pt_params *P, const pt
     size_t bucket_bytes = pt_dist_buckets_default_bytes();   // POSETUNE_BUCKET_MB=0: one all-reduce after backward
     if (t->world > 1 && !t->zero1 && bucket_bytes) t->buckets = pt_dist_buckets_create(P, bucket_bytes, NULL);
     t->loader_cfg = *lc;
+#ifdef POSETUNE_HAVE_CUDA
+    // Batches land in pinned host memory so their upload to the GPU is a fast DMA.
+    if (t->device == PT_CUDA && !t->loader_cfg.alloc) {
+        t->loader_cfg.alloc = pt_cuda_host_alloc;
+        t->loader_cfg.release = pt_cuda_host_free;
+    }
+#endif
     t->loader = pt_loader_create(&t->loader_cfg, resume);
     if (t->rank == 0) {
         char mp[4096];
