@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "checkpoints/weights.h"   // pt_weights_rethrow
 #include "datasets/video.h"
 #include "tools/check.h"
 #include "tools/json.h"
@@ -79,7 +80,12 @@ void pt_npy_peek_dense(const char *path, int *h, int *w) {
     }
     pt_fclose(f, path);
     const char *d = strstr(hdr, "'descr'"), *s = strstr(hdr, "'shape'");
-    if (!d || !s) PT_USAGE("%s: .npy header has no descr/shape: %.80s", path, hdr);
+    if (!d || !s) {
+        char head[96];
+        snprintf(head, sizeof head, "%.80s", hdr);
+        free(hdr);
+        PT_USAGE("%s: .npy header has no descr/shape: %s", path, head);
+    }
     const char *q = strchr(d + 7, '\'');
     int itemsize = 0;
     if (q) { const char *e = strchr(q + 1, '\''); if (e) itemsize = atoi(e - 1 - (e[-2] >= '0' && e[-2] <= '9')); }
@@ -162,7 +168,6 @@ static char **match_poses(const char *pose_dir, elist *frames, elist *poses, con
         if (poses->n != frames->n) return NULL;
         for (int i = 0; i < frames->n; i++) if (poses->e[i].idx != frames->e[i].idx) return NULL;
     }
-    char **out = pt_calloc(frames->n, sizeof(char *));
     int j = 0;
     for (int i = 0; i < frames->n; i++) {
         while (j < poses->n && poses->e[j].idx < frames->e[i].idx) {
@@ -175,16 +180,20 @@ static char **match_poses(const char *pose_dir, elist *frames, elist *poses, con
             PT_USAGE("%s: missing %s file for frame %s (frame/pose count mismatch: %d frames, %d %s files)",
                      want, kind, frames->e[i].path, frames->n, poses->n, kind);
         }
-        out[i] = poses->e[j++].path;
+        j++;
     }
     if (j < poses->n)
         PT_USAGE("%s: %s file has no frame (frame/pose count mismatch: %d frames, %d %s files in %s)",
                  poses->e[j].path, kind, frames->n, poses->n, kind, pose_dir);
+    // one to one now: pose i belongs to frame i
+    char **out = pt_calloc(frames->n, sizeof(char *));
+    for (int i = 0; i < frames->n; i++) out[i] = poses->e[i].path;
     return out;
 }
 
 static double read_fps(const char *dir) {
-    char *mp = join(dir, "meta.json");
+    char mp[4200];
+    snprintf(mp, sizeof mp, "%s/meta.json", dir);
     struct stat st;
     double fps = 0;
     if (stat(mp, &st) == 0) {
@@ -192,36 +201,55 @@ static double read_fps(const char *dir) {
         fps = pt_json_num(j, "fps", 0);
         pt_json_free(j);
     }
-    free(mp);
     return fps;
 }
 
+static void elist_free(elist *l) {
+    for (int i = 0; i < l->n; i++) free(l->e[i].path);
+    free(l->e);
+    memset(l, 0, sizeof *l);
+}
+
 // Build one video from a frames folder and a poses folder (the same folder for raw layouts).
-static void scan_video(pt_raw_video *v, const char *name, const char *frame_dir, const char *pose_dir, pt_pose_kind kind) {
-    elist fr = {0}, dn = {0}, sk = {0}, fr2 = {0};
-    list_dir(frame_dir, &fr, &dn, &sk, NULL, NULL);
+// l: frames, DensePose, skeleton and the pose folder's frames. The lists own every path until all
+// checks pass (v->n stays 0, so pt_raw_free releases only v's arrays); then v takes them.
+static void scan_video_lists(pt_raw_video *v, elist *l, const char *name, const char *frame_dir, const char *pose_dir,
+                             pt_pose_kind kind) {
+    elist *fr = &l[0], *dn = &l[1], *sk = &l[2];
+    list_dir(frame_dir, fr, dn, sk, NULL, NULL);
     if (pose_dir != frame_dir) {
-        for (int i = 0; i < dn.n; i++) free(dn.e[i].path);
-        for (int i = 0; i < sk.n; i++) free(sk.e[i].path);
-        dn.n = sk.n = 0;
-        list_dir(pose_dir, &fr2, &dn, &sk, NULL, NULL);
-        for (int i = 0; i < fr2.n; i++) free(fr2.e[i].path);
-        free(fr2.e);
+        elist_free(dn);
+        elist_free(sk);
+        list_dir(pose_dir, &l[3], dn, sk, NULL, NULL);
+        elist_free(&l[3]);
     }
-    if (fr.n == 0) PT_USAGE("%s: empty video folder: no frame_N.png files", frame_dir);
+    if (fr->n == 0) PT_USAGE("%s: empty video folder: no frame_N.png files", frame_dir);
     v->name = pt_strdup(name);
     v->dir = pt_strdup(frame_dir);
-    v->n = fr.n;
-    v->frames = pt_malloc(sizeof(char *) * fr.n);
-    for (int i = 0; i < fr.n; i++) v->frames[i] = fr.e[i].path;
-    v->densepose = match_poses(pose_dir, &fr, &dn, "_densepose.npy", "DensePose", kind != PT_POSE_SKELETON);
-    v->skeleton = match_poses(pose_dir, &fr, &sk, "_pose.png", "skeleton", kind == PT_POSE_SKELETON || (kind == PT_POSE_AUTO && dn.n == 0));
+    v->frames = pt_malloc(sizeof(char *) * fr->n);
+    for (int i = 0; i < fr->n; i++) v->frames[i] = fr->e[i].path;
+    v->densepose = match_poses(pose_dir, fr, dn, "_densepose.npy", "DensePose", kind != PT_POSE_SKELETON);
+    v->skeleton = match_poses(pose_dir, fr, sk, "_pose.png", "skeleton", kind == PT_POSE_SKELETON || (kind == PT_POSE_AUTO && dn->n == 0));
     if (!v->densepose && !v->skeleton)
-        PT_USAGE("%s: no pose files (frame_N_densepose.npy or frame_N_pose.png) for %d frames", pose_dir, fr.n);
-    if (!v->densepose) for (int i = 0; i < dn.n; i++) free(dn.e[i].path);
-    if (!v->skeleton) for (int i = 0; i < sk.n; i++) free(sk.e[i].path);
-    free(fr.e); free(dn.e); free(sk.e);
+        PT_USAGE("%s: no pose files (frame_N_densepose.npy or frame_N_pose.png) for %d frames", pose_dir, fr->n);
+    v->n = fr->n;   // v owns the matched paths from here on
+    fr->n = 0;
+    if (v->densepose) dn->n = 0;
+    if (v->skeleton) sk->n = 0;
     v->fps = read_fps(frame_dir);
+}
+
+static void scan_video(pt_raw_video *v, const char *name, const char *frame_dir, const char *pose_dir, pt_pose_kind kind) {
+    elist *l = pt_calloc(4, sizeof(elist));
+    PT_TRY {
+        scan_video_lists(v, l, name, frame_dir, pose_dir, kind);
+    } PT_CATCH {
+        for (int i = 0; i < 4; i++) elist_free(&l[i]);
+        free(l);
+        pt_weights_rethrow();
+    } PT_END_TRY;
+    for (int i = 0; i < 4; i++) elist_free(&l[i]);
+    free(l);
 }
 
 // Header checks: every frame the same size, every pose the size of its frame.
@@ -250,70 +278,104 @@ static void push_video(pt_raw_set *s, int *cap) {
     memset(&s->videos[s->n++], 0, sizeof(pt_raw_video));
 }
 
-pt_raw_set pt_raw_scan(const char *const *srcs, int n_src, pt_pose_kind kind, const char *scratch) {
-    pt_raw_set s = {0};
-    int cap = 0;
-    if (n_src <= 0) PT_USAGE("no source folders given");
-    for (int k = 0; k < n_src; k++) {
-        const char *src = srcs[k];
-        size_t L = strlen(src);
-        if (L > 4 && !strcmp(src + L - 4, ".mp4")) {
-            struct stat st;
-            if (stat(src, &st) != 0) PT_USAGE("%s: video file not found", src);
-            if (!scratch) PT_USAGE("%s: .mp4 sources are not accepted here (pack them first)", src);
-            char *name = base_name_dup(src);
-            name[strlen(name) - 4] = 0;
-            char *pose_dir = pt_malloc(L + 1);
-            memcpy(pose_dir, src, L - 4); pose_dir[L - 4] = 0;
-            if (!is_dir(pose_dir)) PT_USAGE("%s: pose folder %s for this video is missing", src, pose_dir);
-            char *fdir = join(scratch, name);
-            int nf = 0; double fps = 0;
-            pt_video_to_frames(src, fdir, &nf, &fps);
-            push_video(&s, &cap);
-            scan_video(&s.videos[s.n - 1], name, fdir, pose_dir, kind);
-            if (s.videos[s.n - 1].fps == 0) s.videos[s.n - 1].fps = fps;
-            free(name); free(pose_dir); free(fdir);
-            continue;
+// What pt_raw_scan holds while it scans (on the heap: released by its PT_CATCH on a failure).
+typedef struct scan_state {
+    pt_raw_set s;
+    int cap;
+    char *name, *pose_dir, *fdir;   // the current .mp4 source
+    char **subs;                    // sub-folders of the current source
+    int n_sub;
+    const char *const *srcs;        // the arguments of pt_raw_scan
+    int n_src;
+    pt_pose_kind kind;
+    const char *scratch;
+} scan_state;
+
+static void scan_state_tmp_free(scan_state *st) {
+    free(st->name); free(st->pose_dir); free(st->fdir);
+    for (int i = 0; i < st->n_sub; i++) free(st->subs[i]);
+    free(st->subs);
+    st->name = st->pose_dir = st->fdir = NULL;
+    st->subs = NULL;
+    st->n_sub = 0;
+}
+
+static void scan_source(scan_state *st, const char *src, pt_pose_kind kind, const char *scratch) {
+    pt_raw_set *s = &st->s;
+    size_t L = strlen(src);
+    if (L > 4 && !strcmp(src + L - 4, ".mp4")) {
+        struct stat sb;
+        if (stat(src, &sb) != 0) PT_USAGE("%s: video file not found", src);
+        if (!scratch) PT_USAGE("%s: .mp4 sources are not accepted here (pack them first)", src);
+        st->name = base_name_dup(src);
+        st->name[strlen(st->name) - 4] = 0;
+        st->pose_dir = pt_malloc(L + 1);
+        memcpy(st->pose_dir, src, L - 4); st->pose_dir[L - 4] = 0;
+        if (!is_dir(st->pose_dir)) PT_USAGE("%s: pose folder %s for this video is missing", src, st->pose_dir);
+        st->fdir = join(scratch, st->name);
+        int nf = 0; double fps = 0;
+        pt_video_to_frames(src, st->fdir, &nf, &fps);
+        push_video(s, &st->cap);
+        scan_video(&s->videos[s->n - 1], st->name, st->fdir, st->pose_dir, kind);
+        if (s->videos[s->n - 1].fps == 0) s->videos[s->n - 1].fps = fps;
+        return;
+    }
+    if (!is_dir(src)) PT_USAGE("%s: source folder not found (or not a folder)", src);
+    elist fr = {0}, dn = {0}, sk = {0};
+    list_dir(src, &fr, &dn, &sk, &st->subs, &st->n_sub);
+    int direct = fr.n > 0 || dn.n > 0 || sk.n > 0;
+    elist_free(&fr); elist_free(&dn); elist_free(&sk);
+    if (direct) {
+        st->name = base_name_dup(src);
+        push_video(s, &st->cap);
+        scan_video(&s->videos[s->n - 1], st->name, src, src, kind);
+    } else {
+        if (st->n_sub == 0) PT_USAGE("%s: empty video folder: no frame_N.png files and no video sub-folders", src);
+        for (int i = 0; i < st->n_sub; i++) {
+            push_video(s, &st->cap);
+            scan_video(&s->videos[s->n - 1], base_name(st->subs[i]), st->subs[i], st->subs[i], kind);
         }
-        if (!is_dir(src)) PT_USAGE("%s: source folder not found (or not a folder)", src);
-        elist fr = {0}, dn = {0}, sk = {0};
-        char **subs = NULL; int n_sub = 0;
-        list_dir(src, &fr, &dn, &sk, &subs, &n_sub);
-        int direct = fr.n > 0 || dn.n > 0 || sk.n > 0;
-        for (int i = 0; i < fr.n; i++) free(fr.e[i].path);
-        for (int i = 0; i < dn.n; i++) free(dn.e[i].path);
-        for (int i = 0; i < sk.n; i++) free(sk.e[i].path);
-        free(fr.e); free(dn.e); free(sk.e);
-        if (direct) {
-            char *name = base_name_dup(src);
-            push_video(&s, &cap);
-            scan_video(&s.videos[s.n - 1], name, src, src, kind);
-            free(name);
-        } else {
-            if (n_sub == 0) PT_USAGE("%s: empty video folder: no frame_N.png files and no video sub-folders", src);
-            for (int i = 0; i < n_sub; i++) {
-                push_video(&s, &cap);
-                scan_video(&s.videos[s.n - 1], base_name(subs[i]), subs[i], subs[i], kind);
-            }
-        }
-        for (int i = 0; i < n_sub; i++) free(subs[i]);
-        free(subs);
+    }
+}
+
+static void scan_all(scan_state *st) {
+    pt_raw_set *s = &st->s;
+    pt_pose_kind kind = st->kind;
+    for (int k = 0; k < st->n_src; k++) {
+        scan_source(st, st->srcs[k], kind, st->scratch);
+        scan_state_tmp_free(st);
     }
     // Unique names (they become HDF5 group names).
-    for (int i = 0; i < s.n; i++)
+    for (int i = 0; i < s->n; i++)
         for (int j = 0; j < i; j++)
-            if (!strcmp(s.videos[i].name, s.videos[j].name))
-                PT_USAGE("%s: video name '%s' also used by %s; rename one folder", s.videos[i].dir, s.videos[i].name, s.videos[j].dir);
+            if (!strcmp(s->videos[i].name, s->videos[j].name))
+                PT_USAGE("%s: video name '%s' also used by %s; rename one folder", s->videos[i].dir, s->videos[i].name, s->videos[j].dir);
     // Resolve the pose kind: every video must have it.
-    if (kind == PT_POSE_AUTO) kind = s.videos[0].densepose ? PT_POSE_DENSEPOSE : PT_POSE_SKELETON;
-    for (int i = 0; i < s.n; i++) {
-        pt_raw_video *v = &s.videos[i];
+    if (kind == PT_POSE_AUTO) kind = s->videos[0].densepose ? PT_POSE_DENSEPOSE : PT_POSE_SKELETON;
+    for (int i = 0; i < s->n; i++) {
+        pt_raw_video *v = &s->videos[i];
         if ((kind == PT_POSE_DENSEPOSE && !v->densepose) || (kind == PT_POSE_SKELETON && !v->skeleton))
             PT_USAGE("%s: no %s files (frame_N%s) but the pose kind is %s", v->dir, pt_pose_kind_name(kind),
                      kind == PT_POSE_DENSEPOSE ? "_densepose.npy" : "_pose.png", pt_pose_kind_name(kind));
         validate_video(v, kind);
     }
-    s.kind = kind;
+    s->kind = kind;
+}
+
+pt_raw_set pt_raw_scan(const char *const *srcs, int n_src, pt_pose_kind kind, const char *scratch) {
+    if (n_src <= 0) PT_USAGE("no source folders given");
+    scan_state *st = pt_calloc(1, sizeof *st);
+    st->srcs = srcs; st->n_src = n_src; st->kind = kind; st->scratch = scratch;
+    PT_TRY {
+        scan_all(st);
+    } PT_CATCH {   // a validation error: release what was scanned so far, then fail as raised
+        scan_state_tmp_free(st);
+        pt_raw_free(&st->s);
+        free(st);
+        pt_weights_rethrow();
+    } PT_END_TRY;
+    pt_raw_set s = st->s;
+    free(st);
     return s;
 }
 

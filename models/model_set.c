@@ -18,6 +18,7 @@
 #include "autograd/rng.h"
 #include "checkpoints/names_sd.h"
 #include "datasets/image_io.h"
+#include "models/model_config.h"
 #include "tools/check.h"
 #include "trainer/ckpt.h"
 
@@ -28,20 +29,6 @@ static int is_dir(const char *p) {
 static int exists(const char *p) {
     struct stat st;
     return p && p[0] && stat(p, &st) == 0;
-}
-
-// config.json of a pretrained component: <dir>/config.json, or beside a weights file.
-static void config_path(const char *weights, const char *key, char *out, size_t n) {
-    if (!exists(weights)) PT_USAGE("config key '%s': '%s' does not exist", key, weights);
-    if (is_dir(weights)) snprintf(out, n, "%s/config.json", weights);
-    else {
-        const char *slash = strrchr(weights, '/');
-        if (slash) snprintf(out, n, "%.*s/config.json", (int)(slash - weights), weights);
-        else snprintf(out, n, "config.json");
-    }
-    if (!exists(out))
-        PT_USAGE("config key '%s': no config.json for '%s' (looked for '%s'); give a diffusers/transformers folder "
-                 "or put the model's config.json beside the weights file", key, weights, out);
 }
 
 char *pt_model_set_resolve_checkpoint(const char *path, const char *key) {
@@ -55,45 +42,6 @@ char *pt_model_set_resolve_checkpoint(const char *path, const char *key) {
     }
     if (!exists(path)) PT_USAGE("config key '%s': checkpoint '%s' does not exist", key, path);
     return pt_strdup(path);
-}
-
-// ---- name maps: parameter "vae.encoder.x" <-> file "encoder.x" -------------------------------------
-static const char *strip_map(const char *param, char *buf, size_t n, void *ctx) {
-    const char *pre = ctx;
-    size_t k = strlen(pre);
-    if (strncmp(param, pre, k) != 0) return NULL;
-    snprintf(buf, n, "%s", param + k);
-    return buf;
-}
-
-// ---- tiny configurations --------------------------------------------------------------------------
-static void tiny_unet(const pt_config *cfg, pt_unet_config *c) {
-    const pt_config_tiny *t = &cfg->model.tiny_size;
-    pt_unet_config_sd15(c);
-    c->n_blocks = t->unet_channels.n;
-    for (int i = 0; i < c->n_blocks; i++) {
-        c->block_out_channels[i] = t->unet_channels.v[i];
-        c->layers_per_block[i] = t->unet_layers_per_block;
-        c->down_attn[i] = i < c->n_blocks - 1 || c->n_blocks == 1;   // SD: every block but the deepest
-        c->up_attn[i] = i > 0 || c->n_blocks == 1;
-        c->heads[i] = t->unet_heads;
-        c->transformer_layers[i] = 1;
-    }
-    c->cross_attention_dim = t->cross_attention_dim;
-    c->norm_num_groups = t->norm_groups;
-    c->time_embed_dim = 4 * c->block_out_channels[0];
-}
-
-static void tiny_vae(const pt_config *cfg, pt_vae_config *c) {
-    const pt_config_tiny *t = &cfg->model.tiny_size;
-    pt_vae_config_sd(c);
-    c->n_blocks = t->vae_channels.n;
-    for (int i = 0; i < c->n_blocks; i++) c->block_out_channels[i] = t->vae_channels.v[i];
-    c->layers_per_block = t->vae_layers_per_block;
-    c->norm_num_groups = t->norm_groups;
-    // SD's 0.18215 is 1 / std of its VAE's latents; the random tiny encoder's latent means have a std
-    // of about 0.65, so this brings them to about unit variance as well.
-    c->scaling_factor = 1.5f;
 }
 
 // A random VAE's posterior is as wide as its mean (logvar ~ 0): sampling it would bury the image.
@@ -113,18 +61,6 @@ static void tiny_vae_posterior(pt_model_set *m) {
     pt_copy_from_host_f32(q->w, w);
     pt_copy_from_host_f32(q->b, b);
     free(w); free(b);
-}
-
-static void tiny_clip(const pt_config *cfg, pt_clip_vision_config *c) {
-    const pt_config_tiny *t = &cfg->model.tiny_size;
-    pt_clip_vision_config_vit_b32(c);
-    c->hidden_size = t->clip_hidden;
-    c->intermediate_size = 4 * t->clip_hidden;
-    c->projection_dim = t->clip_hidden;
-    c->num_layers = t->clip_layers;
-    c->num_heads = t->clip_heads;
-    c->image_size = t->clip_image_size;
-    c->patch_size = t->clip_patch;
 }
 
 // ---- random init of one component, independent of the rest of the table ----------------------------
@@ -190,7 +126,7 @@ static void load_vae(pt_model_set *m, const char *path) {
     pt_weights *w = pt_weights_load(path);
     pt_vae_upgrade_names(w);
     pt_load_opts o = {0};
-    o.map = strip_map; o.map_ctx = (void *)"vae."; o.only_prefix = "vae.";
+    o.map = pt_model_strip_prefix_map; o.map_ctx = (void *)"vae."; o.only_prefix = "vae.";
     pt_params_load(&m->P, w, &o);
     pt_weights_free(w);
 }
@@ -198,7 +134,7 @@ static void load_vae(pt_model_set *m, const char *path) {
 static void load_clip(pt_model_set *m, const char *path) {
     pt_weights *w = pt_weights_load(path);
     pt_load_opts o = {0};
-    o.map = strip_map; o.map_ctx = (void *)"clip."; o.only_prefix = "clip.";
+    o.map = pt_model_strip_prefix_map; o.map_ctx = (void *)"clip."; o.only_prefix = "clip.";
     o.allow_unexpected = 1;   // the projection / text tower of a full CLIPModel file
     pt_clip_vision_load(&m->P, w, &o);
     pt_weights_free(w);
@@ -295,7 +231,7 @@ static void load_vae_ldm(pt_model_set *m, const pt_weights *ckpt) {
         v = pt_sd_view_from_ldm(ckpt, t);
         ldm_check_complete(&m->P, "vae.", v, t, ckpt);
         pt_load_opts o = {0};
-        o.map = strip_map; o.map_ctx = (void *)"vae."; o.only_prefix = "vae.";
+        o.map = pt_model_strip_prefix_map; o.map_ctx = (void *)"vae."; o.only_prefix = "vae.";
         pt_params_load(&m->P, v, &o);
     } PT_CATCH {
         if (v) pt_weights_free(v);
@@ -333,16 +269,7 @@ static void load_posetune_ckpt(pt_model_set *m, const char *path_or_dir, const c
 // ---- build -------------------------------------------------------------------------------------------
 void pt_model_set_build(pt_model_set *m, const pt_config *cfg, pt_ms_train train) {
     memset(m, 0, sizeof *m);
-    m->device = PT_CPU;
-    m->dtype = PT_F32;
-    if (cfg->train.device == PT_CFG_DEVICE_CUDA) {
-#ifdef POSETUNE_HAVE_CUDA
-        m->device = PT_CUDA;
-        if (cfg->train.precision == PT_CFG_PREC_BF16) m->dtype = PT_BF16;
-#else
-        PT_USAGE("config key 'train.device': cuda, but this posetune was built without CUDA (set train.device: cpu)");
-#endif
-    }
+    pt_model_device_from_config(cfg, &m->device, &m->dtype);
     m->height = cfg->data.height;
     m->width = cfg->data.width;
     m->n_poses = cfg->data.n_poses;
@@ -354,12 +281,21 @@ void pt_model_set_build(pt_model_set *m, const pt_config *cfg, pt_ms_train train
     pt_clip_vision_config cc;
     char cp[4096];
     pt_weights *ldm_vae = NULL, *ldm_unet = NULL;   // original single-file checkpoints (may be one file)
-    if (tiny) { tiny_unet(cfg, &uc); tiny_vae(cfg, &vc); tiny_clip(cfg, &cc); }
+    if (tiny) {
+        pt_model_tiny_unet(cfg, &uc);
+        pt_model_tiny_vae(cfg, &vc);
+        // SD's 0.18215 is 1 / std of its VAE's latents; the random tiny encoder's latent means have a
+        // std of about 0.65, so this brings them to about unit variance as well.
+        vc.scaling_factor = 1.5f;
+        pt_clip_vision_config_vit_b32(&cc);
+        pt_model_tiny_clip(cfg, &cc);
+        cc.projection_dim = cc.hidden_size;
+    }
     else {
         if (!cfg->model.vae[0]) PT_USAGE("config key 'model.vae': empty; DreamPose needs the Stable Diffusion VAE (or model.tiny: true)");
         if (!exists(cfg->model.vae)) PT_USAGE("config key 'model.vae': '%s' does not exist", cfg->model.vae);
         ldm_vae = open_ldm(cfg->model.vae, LDM_VAE_ROOT, NULL);
-        if (!ldm_vae) { config_path(cfg->model.vae, "model.vae", cp, sizeof cp); pt_vae_config_load(&vc, cp); }
+        if (!ldm_vae) { pt_model_config_path(cfg->model.vae, "model.vae", cp, sizeof cp); pt_vae_config_load(&vc, cp); }
         else if (ldm_config_path(cfg->model.vae, "vae", "Autoencoder", cp, sizeof cp)) pt_vae_config_load(&vc, cp);
         else pt_vae_config_sd(&vc);
         if (m->has_unet) {
@@ -367,10 +303,10 @@ void pt_model_set_build(pt_model_set *m, const pt_config *cfg, pt_ms_train train
             if (!cfg->model.clip[0]) PT_USAGE("config key 'model.clip': empty; DreamPose needs the CLIP ViT-B/32 vision tower (or model.tiny: true)");
             if (!exists(cfg->model.unet)) PT_USAGE("config key 'model.unet': '%s' does not exist", cfg->model.unet);
             ldm_unet = open_ldm(cfg->model.unet, LDM_UNET_ROOT, ldm_vae);
-            if (!ldm_unet) { config_path(cfg->model.unet, "model.unet", cp, sizeof cp); pt_unet_config_load(&uc, cp); }
+            if (!ldm_unet) { pt_model_config_path(cfg->model.unet, "model.unet", cp, sizeof cp); pt_unet_config_load(&uc, cp); }
             else if (ldm_config_path(cfg->model.unet, "unet", "UNet", cp, sizeof cp)) pt_unet_config_load(&uc, cp);
             else pt_unet_config_sd15(&uc);   // in_channels: model.in_channels below
-            config_path(cfg->model.clip, "model.clip", cp, sizeof cp);
+            pt_model_config_path(cfg->model.clip, "model.clip", cp, sizeof cp);
             pt_clip_vision_config_load(&cc, cp);
         }
     }
@@ -394,14 +330,7 @@ void pt_model_set_build(pt_model_set *m, const pt_config *cfg, pt_ms_train train
         register_comp(m, &m->P, COMP_CLIP, &cc);
         register_comp(m, &m->P, COMP_UNET, &uc);
         register_comp(m, &m->P, COMP_ADAPTER, NULL);
-        pt_clip_preprocess_default(&m->clip_pre);
-        if (tiny) {
-            m->clip_pre.shortest_edge = cc.image_size;
-            m->clip_pre.crop_h = m->clip_pre.crop_w = cc.image_size;
-        } else if (is_dir(cfg->model.clip)) {
-            snprintf(cp, sizeof cp, "%s/preprocessor_config.json", cfg->model.clip);
-            if (exists(cp)) { pt_json *j = pt_json_parse_file(cp); pt_clip_preprocess_config_from_json(&m->clip_pre, j); pt_json_free(j); }
-        }
+        pt_model_clip_preprocess(cfg, &cc, &m->clip_pre);
     }
     pt_params_set_trainable(&m->P, "", 0);
     if (train == PT_MS_TRAIN_DIFFUSION) { pt_params_set_trainable(&m->P, "unet.", 1); pt_params_set_trainable(&m->P, "adapter.", 1); }

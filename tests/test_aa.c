@@ -21,6 +21,7 @@
 #include "datasets/pose_draw.h"
 #include "datasets/synthetic.h"
 #include "tests/test_util.h"
+#include "tests/train_util.h"
 #include "trainer/dist.h"
 #include "trainer/hand_mask.h"
 #include "trainer/regime_aa.h"
@@ -28,7 +29,6 @@
 
 static char g_root[1024], g_data[1100];
 
-static void set_str(char **f, const char *v) { free(*f); *f = pt_strdup(v); }
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -36,15 +36,9 @@ static double now_s(void) {
 }
 
 static void demo_cfg(pt_config *c, const char *file, const char *run) {
-    char p[2048], out[2048];
-    snprintf(p, sizeof p, "%s/configs/demo/%s", POSETUNE_SOURCE_DIR, file);
-    pt_config_from_args(c, p, NULL, 0);
-    snprintf(out, sizeof out, "%s/%s", g_root, run);
-    set_str(&c->train.out_dir, out);
-    set_str(&c->data.path, g_data);
-    set_str(&c->model.stage1_checkpoint, "");
-    set_str(&c->model.checkpoint, "");
-    c->data.synthetic = 0;
+    tu_demo_config(c, file, g_root, run, g_data);
+    tu_set_str(&c->model.stage1_checkpoint, "");
+    tu_set_str(&c->model.checkpoint, "");
     c->data.workers = 1;
     c->train.log_every = 1000;
     c->train.checkpoint_every = 0;
@@ -184,7 +178,7 @@ static void run_stage(int stage, int steps) {
     if (stage == 2) {
         char s1[2048];
         snprintf(s1, sizeof s1, "%s/s1", g_root);
-        set_str(&c.model.stage1_checkpoint, s1);
+        tu_set_str(&c.model.stage1_checkpoint, s1);
     }
     pt_aa *a = pt_calloc(1, sizeof *a);
     a->quiet = 1;
@@ -318,7 +312,7 @@ TEST_CASE(windows_equal_one_pass_for_independent_frames) {
     pt_image im = pt_image_from_chw(ref, 3, H, W, -1, 1);
     pt_image_save_png(p, &im);
     pt_image_free(&im);
-    set_str(&c.render.reference, p);
+    tu_set_str(&c.render.reference, p);
     for (int f = 0; f < N; f++) {
         snprintf(p, sizeof p, "%s/poses/frame_%04d_pose.png", dir, f);
         if (f == 0) { char pd[1500]; snprintf(pd, sizeof pd, "%s/poses", dir); pt_mkdirs(pd); }
@@ -327,9 +321,9 @@ TEST_CASE(windows_equal_one_pass_for_independent_frames) {
         pt_image_free(&pi);
     }
     snprintf(p, sizeof p, "%s/poses", dir);
-    set_str(&c.render.poses, p);
+    tu_set_str(&c.render.poses, p);
     snprintf(p, sizeof p, "%s/out", dir);
-    set_str(&c.render.output, p);
+    tu_set_str(&c.render.output, p);
     c.render.format = PT_CFG_FORMAT_GIF;
     c.render.window = 4; c.render.overlap = 1;
     double t0 = now_s();
@@ -404,17 +398,9 @@ TEST_CASE(hand_mask_from_drawn_skeleton) {
 }
 
 int main(void) {
-    const char *tmp = getenv("POSETUNE_TEST_TMP");
-    snprintf(g_root, sizeof g_root, "%s/test_aa.%d", tmp && tmp[0] ? tmp : "/tmp", (int)getpid());
-    pt_mkdirs(g_root);
+    snprintf(g_root, sizeof g_root, "%s", tu_tmp_init("test_aa"));
     snprintf(g_data, sizeof g_data, "%s/data", g_root);
-    pt_synth_opts o;
-    pt_synth_opts_default(&o);
-    o.n_videos = 4;
-    o.n_frames = 16;
-    o.width = o.height = 64;
-    o.seed = 5;
-    pt_synth_generate(g_data, &o);
+    tu_synth_videos(g_data, 4, 16, 64, 5);
     pt_dist_init(0);
     RUN(empty_bank_is_the_plain_unet);
     RUN(zero_motion_modules_equal_stage1_per_frame);
@@ -424,11 +410,7 @@ int main(void) {
     RUN(windows_equal_one_pass_for_independent_frames);
     RUN(hand_mask_from_drawn_skeleton);
     int rc = test_summary();
-    if (rc == 0) {
-        char cmd[1200];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
-    }
+    if (rc == 0) tu_tmp_cleanup();
     pt_dist_finalize();
     return rc;
 }

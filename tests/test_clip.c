@@ -5,46 +5,19 @@
 
 #include "models/clip_preprocess.h"
 #include "models/clip_vision.h"
+#include "tests/fixture_util.h"
 #include "tests/gradcheck.h"
 #include "tests/test_util.h"
 
-static const char *fx(const char *file) {
-    static char buf[4][4200];
-    static int k = 0;
-    const char *d = fixtures_dir();
-    if (!d) return NULL;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", d, file);
-    struct stat st;
-    return stat(buf[k], &st) == 0 ? buf[k] : NULL;
-}
-
 static double expect_tensor(const pt_weights *io, const char *name, pt_tensor *t) {
-    const pt_wtensor *ref = pt_weights_find(io, name);
-    EXPECT(ref != NULL, "fixture tensor %s present", name);
-    if (!ref) return 1;
-    int64_t n = pt_wtensor_numel(ref);
-    EXPECT(t != NULL && pt_numel(t) == n, "%s: %lld elements", name, (long long)n);
-    if (!t || pt_numel(t) != n) return 1;
-    float *a = pt_malloc(sizeof(float) * (size_t)n), *b = pt_malloc(sizeof(float) * (size_t)n);
-    pt_copy_to_host_f32(t, a);
-    pt_weights_read_f32(ref, b);
+    float *a, *b;
+    int64_t n = tu_fixture_pair(io, name, t, &a, &b);
+    if (n < 0) return 1;
     double e = rel_err_f32(a, b, n);
     EXPECT(e < 1e-4, "%s: relative error %.3g", name, e);
     printf("  %s: relative error %.3g\n", name, e);
     free(a); free(b);
     return e;
-}
-
-static pt_tensor *load_input(const pt_weights *io, const char *name) {
-    const pt_wtensor *t = pt_weights_get(io, name);
-    int64_t shape[PT_MAX_DIMS];
-    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-    float *h = pt_malloc(sizeof(float) * (size_t)pt_wtensor_numel(t));
-    pt_weights_read_f32(t, h);
-    pt_tensor *x = pt_from_f32(PT_CPU, PT_F32, t->ndim, shape, h);
-    free(h);
-    return x;
 }
 
 typedef struct { pt_params P; pt_clip_vision m; } clip_model;
@@ -60,8 +33,8 @@ static void build(clip_model *c, const char *cfg_path, const pt_weights *w) {
 }
 
 TEST_CASE(fixture) {
-    const char *cfg = fx("clip_vision_tiny.json"), *wp = fx("clip_vision_tiny.safetensors"),
-               *iop = fx("clip_vision_tiny.io.safetensors");
+    const char *cfg = tu_fixture("clip_vision_tiny.json"), *wp = tu_fixture("clip_vision_tiny.safetensors"),
+               *iop = tu_fixture("clip_vision_tiny.io.safetensors");
     if (!cfg || !wp || !iop) { test_skip("peer fixture clip_vision_tiny not found"); return; }
     pt_weights *w = pt_weights_load(wp), *io = pt_weights_load(iop);
     clip_model c;
@@ -71,7 +44,7 @@ TEST_CASE(fixture) {
     int mark = pt_scope_begin();
     int64_t tape0 = pt_tape_size();
     pt_clip_vision_out o;
-    pt_clip_vision_forward(&c.m, load_input(io, "pixel_values"), &o);   // grad mode on, but frozen
+    pt_clip_vision_forward(&c.m, tu_fixture_tensor(io, "pixel_values"), &o);   // grad mode on, but frozen
     EXPECT(pt_tape_size() == tape0, "frozen tower records no tape (%lld nodes)", (long long)(pt_tape_size() - tape0));
     expect_tensor(io, "last_hidden_state", o.last_hidden_state);
     expect_tensor(io, "penultimate_hidden_state", o.penultimate);
@@ -91,7 +64,7 @@ static pt_tensor *clip_fn(pt_tensor **in, int n_in, void *ctx) {
 
 // Gradients flow through the frozen tower to its input (finite differences).
 TEST_CASE(input_gradient) {
-    const char *cfg = fx("clip_vision_tiny.json"), *wp = fx("clip_vision_tiny.safetensors");
+    const char *cfg = tu_fixture("clip_vision_tiny.json"), *wp = tu_fixture("clip_vision_tiny.safetensors");
     if (!cfg || !wp) { test_skip("peer fixture clip_vision_tiny not found"); return; }
     pt_weights *w = pt_weights_load(wp);
     clip_model c;
@@ -110,7 +83,7 @@ TEST_CASE(input_gradient) {
 
 // A full CLIPModel file (text tower, logit_scale, position_ids) loads; an unknown tensor does not.
 TEST_CASE(load_full_clip_file) {
-    const char *cfg = fx("clip_vision_tiny.json"), *wp = fx("clip_vision_tiny.safetensors");
+    const char *cfg = tu_fixture("clip_vision_tiny.json"), *wp = tu_fixture("clip_vision_tiny.safetensors");
     if (!cfg || !wp) { test_skip("peer fixture clip_vision_tiny not found"); return; }
     pt_weights *w = pt_weights_load(wp);
     char path[2][256];

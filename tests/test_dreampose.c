@@ -14,6 +14,7 @@
 #include "datasets/synthetic.h"
 #include "models/model_set.h"
 #include "test_util.h"
+#include "train_util.h"
 #include "tools/check.h"
 #include "trainer/dist.h"
 #include "trainer/regime_dreampose.h"
@@ -21,36 +22,12 @@
 
 static char g_root[1024], g_data[1100];
 
-static void set_str(char **f, const char *v) { free(*f); *f = pt_strdup(v); }
-
 // A demo config (configs/demo/<file>) with its output and data redirected into the test folder.
 static void demo_cfg(pt_config *c, const char *file, const char *run) {
-    char p[2048], out[2048];
-    snprintf(p, sizeof p, "%s/configs/demo/%s", POSETUNE_SOURCE_DIR, file);
-    pt_config_from_args(c, p, NULL, 0);
-    snprintf(out, sizeof out, "%s/%s", g_root, run);
-    set_str(&c->train.out_dir, out);
-    set_str(&c->data.path, g_data);
-    set_str(&c->model.checkpoint, "");
-    c->data.synthetic = 0;
+    tu_demo_config(c, file, g_root, run, g_data);
+    tu_set_str(&c->model.checkpoint, "");
     c->train.log_every = 1000;
     c->train.checkpoint_every = 0;
-}
-
-// Losses of metrics.jsonl in order; returns the count.
-static int read_losses(const char *run_dir, double *loss, int cap) {
-    char p[2048];
-    snprintf(p, sizeof p, "%s/metrics.jsonl", run_dir);
-    FILE *f = fopen(p, "r");
-    if (!f) return 0;
-    char line[1024];
-    int n = 0;
-    while (n < cap && fgets(line, sizeof line, f)) {
-        const char *k = strstr(line, "\"loss\": ");
-        if (k && sscanf(k + 8, "%lf", &loss[n]) == 1) n++;
-    }
-    fclose(f);
-    return n;
 }
 
 static double mean_of(const double *v, int n) {
@@ -79,7 +56,7 @@ TEST_CASE(phase1_loss_drops) {
     c.train.steps = 80;
     pt_dreampose_train(&c);
     double l[200];
-    int n = read_losses(c.train.out_dir, l, 200);
+    int n = tu_read_losses(c.train.out_dir, l, 200);
     EXPECT(n == 80, "metrics.jsonl has %d losses, expected 80", n);
     double first = mean_of(l, 8), last = mean_of(l + n - 8, 8);
     printf("  phase 1: mean loss of the first 8 steps %.4f, last 8 %.4f\n", first, last);
@@ -103,7 +80,7 @@ TEST_CASE(subject_overfits_one_photo) {
     pt_config_validate(&c);
     pt_dreampose_train(&c);
     double l[500];
-    int n = read_losses(c.train.out_dir, l, 500);
+    int n = tu_read_losses(c.train.out_dir, l, 500);
     EXPECT(n == 400, "metrics.jsonl has %d losses", n);
     // Medians: a draw of t near 0 needs the photo to ~1/sqrt(1 - abar_0) = 34x precision and spikes.
     double first = median_of(l, 20), last = median_of(l + n - 50, 50);
@@ -154,7 +131,7 @@ TEST_CASE(vae_decoder_lowers_reconstruction_error) {
     pt_config e;
     memset(&e, 0, sizeof e);
     pt_config_copy(&e, &c);
-    set_str(&e.model.vae_decoder_checkpoint, c.train.out_dir);
+    tu_set_str(&e.model.vae_decoder_checkpoint, c.train.out_dir);
     pt_model_set after;
     pt_model_set_build(&after, &e, PT_MS_TRAIN_NONE);
     double e1 = recon_mse(&after, x, B);
@@ -301,9 +278,9 @@ TEST_CASE(conv_in_widening_keeps_the_pretrained_output) {
     memset(&c2, 0, sizeof c2);
     pt_config_copy(&c2, &c);
     c2.model.tiny = 0;
-    set_str(&c2.model.unet, ud);
-    set_str(&c2.model.vae, vd);
-    set_str(&c2.model.clip, cd);
+    tu_set_str(&c2.model.unet, ud);
+    tu_set_str(&c2.model.vae, vd);
+    tu_set_str(&c2.model.clip, cd);
     pt_config_validate(&c2);
     pt_model_set m2;
     pt_model_set_build(&m2, &c2, PT_MS_TRAIN_NONE);
@@ -395,15 +372,9 @@ TEST_CASE(guidance_unit_scales_equal_the_conditional_prediction) {
 }
 
 int main(void) {
-    const char *tmp = getenv("POSETUNE_TEST_TMP");
-    snprintf(g_root, sizeof g_root, "%s/test_dreampose.%d", tmp && tmp[0] ? tmp : "/tmp", (int)getpid());
+    snprintf(g_root, sizeof g_root, "%s", tu_tmp_init("test_dreampose"));
     snprintf(g_data, sizeof g_data, "%s/data", g_root);
-    pt_mkdirs(g_root);
-    pt_synth_opts o;
-    pt_synth_opts_default(&o);
-    o.n_videos = 4;
-    o.n_frames = 12;
-    pt_synth_generate(g_data, &o);
+    tu_synth_videos(g_data, 4, 12, 64, 0);
     pt_dist_init(0);
     RUN(adapter_at_init_returns_clip_tokens);
     RUN(conv_in_widening_keeps_the_pretrained_output);
@@ -411,8 +382,6 @@ int main(void) {
     RUN(phase1_loss_drops);
     RUN(subject_overfits_one_photo);
     RUN(vae_decoder_lowers_reconstruction_error);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-    if (tu_failed == 0 && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+    tu_tmp_cleanup();
     return test_summary();
 }

@@ -19,6 +19,7 @@
 #include "datasets/synthetic.h"
 #include "models/model_set.h"
 #include "test_util.h"
+#include "train_util.h"
 #include "tools/check.h"
 #include "trainer/ckpt.h"
 #include "trainer/dist.h"
@@ -30,17 +31,9 @@
 
 static char g_root[1024], g_data[1100];
 
-static void set_str(char **f, const char *v) { free(*f); *f = pt_strdup(v); }
-
 static void run_cfg(pt_config *c, const char *run, int sample_every) {
-    char p[2048], out[2048];
-    snprintf(p, sizeof p, "%s/configs/demo/dreampose.yaml", POSETUNE_SOURCE_DIR);
-    pt_config_from_args(c, p, NULL, 0);
-    snprintf(out, sizeof out, "%s/%s", g_root, run);
-    set_str(&c->train.out_dir, out);
-    set_str(&c->data.path, g_data);
-    set_str(&c->model.checkpoint, "");
-    c->data.synthetic = 0;
+    tu_demo_config(c, "dreampose.yaml", g_root, run, g_data);
+    tu_set_str(&c->model.checkpoint, "");
     c->data.height = c->data.width = S;
     c->data.drop_image = c->data.drop_pose = 0.2;   // dropout rows in the batches too
     c->train.steps = 4;
@@ -137,7 +130,7 @@ TEST_CASE(sample_shows_the_current_weights) {
     if (!g_ckpt[0] || !file_exists(g_sample4)) { EXPECT(0, "needs the training runs"); return; }
     pt_config c;
     run_cfg(&c, "check", 0);
-    set_str(&c.model.checkpoint, g_ckpt);
+    tu_set_str(&c.model.checkpoint, g_ckpt);
     pt_model_set m;
     pt_model_set_build(&m, &c, PT_MS_TRAIN_NONE);
     // the same pair the regime takes: frame 0 and the windows of frames (k + 1)(n - 1) / 3
@@ -162,7 +155,7 @@ TEST_CASE(sample_shows_the_current_weights) {
            "the step-4 sample is not what the final weights render");
     // and the weights matter: the untrained model draws another sample column
     pt_model_set m0;
-    set_str(&c.model.checkpoint, "");
+    tu_set_str(&c.model.checkpoint, "");
     pt_model_set_build(&m0, &c, PT_MS_TRAIN_NONE);
     pt_dp_sample_grid(&m0, &c, ref, poses, 3, steps, pt_rng_derive((uint64_t)c.train.seed, "train.sample", 0), png);
     pt_image z = pt_image_load(png);
@@ -175,22 +168,12 @@ TEST_CASE(sample_shows_the_current_weights) {
 }
 
 int main(void) {
-    const char *tmp = getenv("POSETUNE_TEST_TMP");
-    snprintf(g_root, sizeof g_root, "%s/test_dreampose_samples.%d", tmp && tmp[0] ? tmp : "/tmp", (int)getpid());
+    snprintf(g_root, sizeof g_root, "%s", tu_tmp_init("test_dreampose_samples"));
     snprintf(g_data, sizeof g_data, "%s/data", g_root);
-    pt_mkdirs(g_root);
     pt_dist_init(0);
-    pt_synth_opts o;
-    pt_synth_opts_default(&o);
-    o.n_videos = 2;
-    o.n_frames = NF;
-    o.width = o.height = S;
-    o.seed = 3;
-    pt_synth_generate(g_data, &o);
+    tu_synth_videos(g_data, 2, NF, S, 3);
     RUN(samples_written_and_training_unchanged);
     RUN(sample_shows_the_current_weights);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-    if (tu_failed == 0 && !getenv("KEEP_TMP") && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+    tu_tmp_cleanup();
     return test_summary();
 }

@@ -6,16 +6,6 @@
 #include "tests/test_util.h"
 
 #include <stb_image.h>
-#include <unistd.h>
-
-static char tmpdir[1024];
-static const char *tmp_path(const char *name) {   // 4 rotating buffers: usable twice in one call
-    static char buf[4][2048];
-    static int k = 0;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
 
 TEST_CASE(palette_levels) {
     uint8_t pal[256][3];
@@ -78,10 +68,10 @@ TEST_CASE(round_trip_small_frames) {
                 else for (int k = 0; k < 3; k++) p[k] = (uint8_t)(tu_uniform() * 256);
             }
     }
-    pt_gif_save(tmp_path("small.gif"), (const uint8_t *const *)frames, n, w, h, 10.0, 0);
-    check_decode(tmp_path("small.gif"), frames, n, w, h, 0, 100);
-    pt_gif_save(tmp_path("small_dither.gif"), (const uint8_t *const *)frames, n, w, h, 8.0, 1);
-    check_decode(tmp_path("small_dither.gif"), frames, n, w, h, 1, 130);   // round(100/8) = 13 cs
+    pt_gif_save(tu_tmp_path("small.gif"), (const uint8_t *const *)frames, n, w, h, 10.0, 0);
+    check_decode(tu_tmp_path("small.gif"), frames, n, w, h, 0, 100);
+    pt_gif_save(tu_tmp_path("small_dither.gif"), (const uint8_t *const *)frames, n, w, h, 8.0, 1);
+    check_decode(tu_tmp_path("small_dither.gif"), frames, n, w, h, 1, 130);   // round(100/8) = 13 cs
     for (int f = 0; f < n; f++) free(frames[f]);
 }
 
@@ -95,25 +85,24 @@ TEST_CASE(large_noisy_frame_resets_table) {
         for (int i = 0; i < w * h * 3; i++) frames[f][i] = (uint8_t)(f ? (i / 3 % 17) * 15 : tu_uniform() * 256);
     }
     pt_gif g;
-    pt_gif_begin(&g, tmp_path("large.gif"), w, h, 25.0, 0);
+    pt_gif_begin(&g, tu_tmp_path("large.gif"), w, h, 25.0, 0);
     for (int f = 0; f < 2; f++) pt_gif_add_frame(&g, frames[f]);
     pt_gif_end(&g);
-    check_decode(tmp_path("large.gif"), frames, 2, w, h, 0, 40);
+    check_decode(tu_tmp_path("large.gif"), frames, 2, w, h, 0, 40);
     // single-pixel image (the smallest code stream)
     uint8_t one[3] = {10, 250, 10};
     uint8_t *op = one;
-    pt_gif_save(tmp_path("one.gif"), (const uint8_t *const *)&op, 1, 1, 1, 5.0, 0);
-    check_decode(tmp_path("one.gif"), &op, 1, 1, 1, 0, 200);
+    pt_gif_save(tu_tmp_path("one.gif"), (const uint8_t *const *)&op, 1, 1, 1, 5.0, 0);
+    check_decode(tu_tmp_path("one.gif"), &op, 1, 1, 1, 0, 200);
     for (int f = 0; f < 2; f++) free(frames[f]);
-    EXPECT_FAILS(pt_gif_save(tmp_path("none.gif"), NULL, 0, 4, 4, 8.0, 0), PT_EXIT_USAGE, "none.gif");
+    EXPECT_FAILS(pt_gif_save(tu_tmp_path("none.gif"), NULL, 0, 4, 4, 8.0, 0), PT_EXIT_USAGE, "none.gif");
 }
 
 int main(void) {
-    const char *base = getenv("POSETUNE_TEST_TMP");
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_gif.%d", base ? base : "/tmp", (int)getpid());
-    pt_mkdirs(tmpdir);
+    tu_tmp_init("test_gif");
     RUN(palette_levels);
     RUN(round_trip_small_frames);
     RUN(large_noisy_frame_resets_table);
+    tu_tmp_cleanup();
     return test_summary();
 }

@@ -2,51 +2,40 @@
 #include "datasets/image_io.h"
 #include "tests/test_util.h"
 
-#include <unistd.h>
-
-static char tmpdir[1024];
-static const char *tmp_path(const char *name) {   // 4 rotating buffers: usable twice in one call
-    static char buf[4][2048];
-    static int k = 0;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 TEST_CASE(png_round_trip_exact) {
     tu_seed(1);
     pt_image im = pt_image_alloc(13, 7, 3);
     for (int i = 0; i < 13 * 7 * 3; i++) im.px[i] = (uint8_t)(tu_uniform() * 256);
-    pt_image_save_png(tmp_path("rt.png"), &im);
-    pt_image back = pt_image_load(tmp_path("rt.png"));
+    pt_image_save_png(tu_tmp_path("rt.png"), &im);
+    pt_image back = pt_image_load(tu_tmp_path("rt.png"));
     EXPECT(back.w == 13 && back.h == 7 && back.c == 3, "size %dx%dx%d", back.w, back.h, back.c);
     EXPECT(memcmp(back.px, im.px, 13 * 7 * 3) == 0, "pixels differ after PNG round trip");
     // grey (1 channel) PNGs load as RGB with the value copied
     pt_image g = pt_image_alloc(3, 2, 1);
     for (int i = 0; i < 6; i++) g.px[i] = (uint8_t)(40 * i);
-    pt_image_save_png(tmp_path("grey.png"), &g);
-    pt_image gb = pt_image_load(tmp_path("grey.png"));
+    pt_image_save_png(tu_tmp_path("grey.png"), &g);
+    pt_image gb = pt_image_load(tu_tmp_path("grey.png"));
     EXPECT(gb.c == 3 && gb.px[5 * 3 + 0] == 200 && gb.px[5 * 3 + 2] == 200, "grey -> RGB");
     pt_image_free(&im); pt_image_free(&back); pt_image_free(&g); pt_image_free(&gb);
 }
 
 TEST_CASE(corrupt_png_names_file) {
-    const char *p = tmp_path("corrupt.png");
+    const char *p = tu_tmp_path("corrupt.png");
     FILE *f = fopen(p, "wb");
     fwrite("\x89PNG\r\n\x1a\nthis is not a png", 1, 26, f);
     fclose(f);
     EXPECT_FAILS(pt_image_load(p), PT_EXIT_USAGE, "corrupt.png");
-    EXPECT_FAILS(pt_image_load(tmp_path("missing.png")), PT_EXIT_USAGE, "missing.png");
+    EXPECT_FAILS(pt_image_load(tu_tmp_path("missing.png")), PT_EXIT_USAGE, "missing.png");
     // truncated real PNG
     pt_image im = pt_image_alloc(16, 16, 3);
     for (int i = 0; i < 16 * 16 * 3; i++) im.px[i] = (uint8_t)(i * 7);
-    pt_image_save_png(tmp_path("full.png"), &im);
+    pt_image_save_png(tu_tmp_path("full.png"), &im);
     size_t n;
-    char *bytes = pt_read_file(tmp_path("full.png"), &n);
-    f = fopen(tmp_path("trunc.png"), "wb");
+    char *bytes = pt_read_file(tu_tmp_path("full.png"), &n);
+    f = fopen(tu_tmp_path("trunc.png"), "wb");
     fwrite(bytes, 1, n / 2, f);
     fclose(f);
-    EXPECT_FAILS(pt_image_load(tmp_path("trunc.png")), PT_EXIT_USAGE, "trunc.png");
+    EXPECT_FAILS(pt_image_load(tu_tmp_path("trunc.png")), PT_EXIT_USAGE, "trunc.png");
     free(bytes);
     pt_image_free(&im);
 }
@@ -145,8 +134,8 @@ TEST_CASE(crop) {
 TEST_CASE(grid_png) {
     float a[4] = {1, 1, 1, 1}, b[4] = {-1, 1, -1, 1};   // (1, 2, 2) each, range [-1, 1]
     const float *imgs[3] = {a, b, a};
-    pt_image_grid_save(tmp_path("grid.png"), imgs, 3, 1, 2, 2, 2, -1, 1);
-    pt_image g = pt_image_load(tmp_path("grid.png"));
+    pt_image_grid_save(tu_tmp_path("grid.png"), imgs, 3, 1, 2, 2, 2, -1, 1);
+    pt_image g = pt_image_load(tu_tmp_path("grid.png"));
     // 2 columns, 2 rows, 2-pixel gutters: 2*2+2 = 6 by 6
     EXPECT(g.w == 6 && g.h == 6, "grid size %dx%d", g.w, g.h);
     EXPECT(g.px[0] == 255, "tile 0 white");
@@ -158,9 +147,7 @@ TEST_CASE(grid_png) {
 }
 
 int main(void) {
-    const char *base = getenv("POSETUNE_TEST_TMP");
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_image_io.%d", base ? base : "/tmp", (int)getpid());
-    pt_mkdirs(tmpdir);
+    tu_tmp_init("test_image_io");
     RUN(png_round_trip_exact);
     RUN(corrupt_png_names_file);
     RUN(chw_scaling_and_clamp);
@@ -169,5 +156,6 @@ int main(void) {
     RUN(nearest_index_rule);
     RUN(crop);
     RUN(grid_png);
+    tu_tmp_cleanup();
     return test_summary();
 }

@@ -23,12 +23,13 @@
 #include "checkpoints/names_sd.h"
 #include "checkpoints/weights.h"
 #include "models/model_set.h"
+#include "tests/fixture_util.h"
 #include "test_util.h"
+#include "train_util.h"
 #include "tools/check.h"
 
 static char g_root[1024];
 
-static void set_str(char **f, const char *v) { free(*f); *f = pt_strdup(v); }
 static void set_ints(pt_ycfg_ints *l, int n, const int *v) {
     free(l->v);
     l->n = n;
@@ -52,7 +53,7 @@ static void tiny_sd15_cfg(pt_config *c) {
     t->clip_hidden = 16;
     t->clip_heads = 2;
     c->data.height = c->data.width = 64;
-    set_str(&c->model.checkpoint, "");
+    tu_set_str(&c->model.checkpoint, "");
     pt_config_validate(c);
 }
 
@@ -198,9 +199,9 @@ TEST_CASE(export_then_load_is_exact) {
     pt_config c2;
     pt_config_copy(&c2, &c);
     c2.model.tiny = 0;
-    set_str(&c2.model.unet, g_sd);
-    set_str(&c2.model.vae, g_sd);
-    set_str(&c2.model.clip, g_clip);
+    tu_set_str(&c2.model.unet, g_sd);
+    tu_set_str(&c2.model.vae, g_sd);
+    tu_set_str(&c2.model.clip, g_clip);
     pt_model_set got;
     pt_model_set_build(&got, &c2, PT_MS_TRAIN_NONE);
     EXPECT(got.vae.cfg.scaling_factor == ref.vae.cfg.scaling_factor, "scaling factor %g, expected %g (vae/config.json)",
@@ -262,9 +263,9 @@ static void build_from(const char *file) {
     pt_config c;
     tiny_sd15_cfg(&c);
     c.model.tiny = 0;
-    set_str(&c.model.unet, file);
-    set_str(&c.model.vae, file);
-    set_str(&c.model.clip, g_clip);
+    tu_set_str(&c.model.unet, file);
+    tu_set_str(&c.model.vae, file);
+    tu_set_str(&c.model.clip, g_clip);
     pt_model_set m;
     PT_TRY { pt_model_set_build(&m, &c, PT_MS_TRAIN_NONE); pt_model_set_free(&m); }
     PT_CATCH { pt_config_free(&c); pt_weights_rethrow(); }
@@ -315,18 +316,6 @@ static void add_ldm(pt_st_writer *wr, const pt_weights *w, const pt_sd_names *t)
         if (reshape && x->ndim == 2) pt_st_writer_add(wr, ldm, PT_F32, 4, sh, x->dtype, x->data);
         else pt_st_writer_add(wr, ldm, PT_F32, x->ndim, x->shape, x->dtype, x->data);
     }
-}
-
-static pt_tensor *io_f32(const pt_weights *io, const char *name) {
-    const pt_wtensor *wt = pt_weights_get(io, name);
-    int64_t sh[8];
-    for (int d = 0; d < wt->ndim; d++) sh[d] = wt->shape[d];
-    if (wt->dtype == PT_I64) return pt_from_i64(PT_CPU, wt->ndim, sh, wt->data);
-    float *h = pt_malloc(sizeof(float) * pt_wtensor_numel(wt));
-    pt_weights_read_f32(wt, h);
-    pt_tensor *t = pt_from_f32(PT_CPU, PT_F32, wt->ndim, sh, h);
-    free(h);
-    return t;
 }
 
 static double rel_vs(const pt_weights *io, const char *name, pt_tensor *t) {
@@ -383,11 +372,11 @@ TEST_CASE(peer_fixtures_as_single_file) {
     snprintf(cp, sizeof cp, "%s/configs/demo/dreampose.yaml", POSETUNE_SOURCE_DIR);
     pt_config_from_args(&c, cp, NULL, 0);
     c.model.tiny = 0;
-    set_str(&c.model.unet, sd);
-    set_str(&c.model.vae, sd);
+    tu_set_str(&c.model.unet, sd);
+    tu_set_str(&c.model.vae, sd);
     snprintf(p, sizeof p, "%s/clip", dir);
-    set_str(&c.model.clip, p);
-    set_str(&c.model.checkpoint, "");
+    tu_set_str(&c.model.clip, p);
+    tu_set_str(&c.model.checkpoint, "");
     c.data.height = c.data.width = 64;   // the config needs multiples of 64; the fixture inputs set their own sizes
     pt_config_validate(&c);
     pt_model_set m;
@@ -402,16 +391,16 @@ TEST_CASE(peer_fixtures_as_single_file) {
     PT_NO_GRAD_BEGIN
     int mark = pt_scope_begin();
     // the 4 latent channels + zero pose channels: the widened conv_in adds exact zeros
-    pt_tensor *s4 = io_f32(io, "sample");
+    pt_tensor *s4 = tu_fixture_tensor(io, "sample");
     int64_t B = s4->shape[0], h = s4->shape[2], w = s4->shape[3];
     pt_tensor *zeros = pt_zeros(PT_CPU, PT_F32, 4, PT_SHAPE(B, 10, h, w));
     pt_tensor *in = pt_concat((pt_tensor *[]){s4, zeros}, 2, 1);
-    pt_tensor *out = pt_unet_forward(&m.unet, in, io_f32(io, "timestep"), io_f32(io, "encoder_hidden_states"), NULL);
+    pt_tensor *out = pt_unet_forward(&m.unet, in, tu_fixture_tensor(io, "timestep"), tu_fixture_tensor(io, "encoder_hidden_states"), NULL);
     eu = rel_vs(io, "out", out);
     pt_tensor *mean, *logvar;
-    pt_vae_encode(&m.vae, io_f32(iov, "image"), &mean, &logvar);
+    pt_vae_encode(&m.vae, tu_fixture_tensor(iov, "image"), &mean, &logvar);
     em = rel_vs(iov, "enc_mean", mean); el = rel_vs(iov, "enc_logvar", logvar);
-    ed = rel_vs(iov, "dec", pt_vae_decode(&m.vae, io_f32(iov, "z")));
+    ed = rel_vs(iov, "dec", pt_vae_decode(&m.vae, tu_fixture_tensor(iov, "z")));
     pt_scope_end(mark, NULL);
     PT_NO_GRAD_END
     printf("  peer fixtures through the LDM file: UNet out %.2e, VAE mean %.2e, logvar %.2e, dec %.2e\n", eu, em, el, ed);
@@ -422,14 +411,10 @@ TEST_CASE(peer_fixtures_as_single_file) {
 }
 
 int main(void) {
-    const char *tmp = getenv("POSETUNE_TEST_TMP");
-    snprintf(g_root, sizeof g_root, "%s/test_model_set_ldm.%d", tmp && tmp[0] ? tmp : "/tmp", (int)getpid());
-    pt_mkdirs(g_root);
+    snprintf(g_root, sizeof g_root, "%s", tu_tmp_init("test_model_set_ldm"));
     RUN(export_then_load_is_exact);
     RUN(unmapped_and_missing_tensors_fail_naming_them);
     RUN(peer_fixtures_as_single_file);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-    if (tu_failed == 0 && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+    tu_tmp_cleanup();
     return test_summary();
 }

@@ -6,45 +6,18 @@
 
 #include "models/motion_module.h"
 #include "models/unet.h"
+#include "tests/fixture_util.h"
 #include "tests/test_util.h"
-
-static const char *fx(const char *file) {
-    static char buf[4][4200];
-    static int k = 0;
-    const char *d = fixtures_dir();
-    if (!d) return NULL;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", d, file);
-    struct stat st;
-    return stat(buf[k], &st) == 0 ? buf[k] : NULL;
-}
 
 static double worst = 0;
 static void expect_tensor(const pt_weights *io, const char *name, pt_tensor *t) {
-    const pt_wtensor *ref = pt_weights_find(io, name);
-    EXPECT(ref != NULL, "fixture tensor %s present", name);
-    if (!ref) return;
-    int64_t n = pt_wtensor_numel(ref);
-    EXPECT(t != NULL && pt_numel(t) == n, "%s: %lld elements", name, (long long)n);
-    if (!t || pt_numel(t) != n) return;
-    float *a = pt_malloc(sizeof(float) * (size_t)n), *b = pt_malloc(sizeof(float) * (size_t)n);
-    pt_copy_to_host_f32(t, a);
-    pt_weights_read_f32(ref, b);
+    float *a, *b;
+    int64_t n = tu_fixture_pair(io, name, t, &a, &b);
+    if (n < 0) return;
     double e = rel_err_f32(a, b, n);
     if (e > worst) worst = e;
     EXPECT(e < 1e-4, "%s: relative error %.3g", name, e);
     free(a); free(b);
-}
-
-static pt_tensor *load_input(const pt_weights *io, const char *name) {
-    const pt_wtensor *t = pt_weights_get(io, name);
-    int64_t shape[PT_MAX_DIMS];
-    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-    float *h = pt_malloc(sizeof(float) * (size_t)pt_wtensor_numel(t));
-    pt_weights_read_f32(t, h);
-    pt_tensor *x = pt_from_f32(PT_CPU, PT_F32, t->ndim, shape, h);
-    free(h);
-    return x;
 }
 
 // The fixture was computed by diffusers' AnimateDiffTransformer3D with norm_num_groups 8, which its
@@ -61,8 +34,8 @@ static void fixture_config(pt_motion_config *c, const char *path) {
 
 static void run_fixture(int checkpoint) {
     worst = 0;
-    const char *cfgp = fx("motion_module_tiny.json"), *wp = fx("motion_module_tiny.safetensors"),
-               *iop = fx("motion_module_tiny.io.safetensors");
+    const char *cfgp = tu_fixture("motion_module_tiny.json"), *wp = tu_fixture("motion_module_tiny.safetensors"),
+               *iop = tu_fixture("motion_module_tiny.io.safetensors");
     if (!cfgp || !wp || !iop) { test_skip("peer fixture motion_module_tiny not found"); return; }
     pt_motion_config c;
     fixture_config(&c, cfgp);
@@ -74,11 +47,11 @@ static void run_fixture(int checkpoint) {
     pt_params_finalize(&P);
     pt_motion_load(&P, w, NULL);   // the fixture holds the pos_encoder.pe buffers: checked, not parameters
     int mark = pt_scope_begin();
-    pt_tensor *x = load_input(io, "hidden_states");   // (B*F, C, H, W)
+    pt_tensor *x = tu_fixture_tensor(io, "hidden_states");   // (B*F, C, H, W)
     x->requires_grad = 1;
     pt_tensor *out = pt_motion_module_forward(&m, x, c.num_frames, checkpoint);
     expect_tensor(io, "out", out);
-    pt_backward(pt_sum(pt_mul(out, load_input(io, "R"))), NULL);
+    pt_backward(pt_sum(pt_mul(out, tu_fixture_tensor(io, "R"))), NULL);
     int n = 0;
     for (int i = 0; i < P.n; i++) {
         char nm[600];
@@ -106,8 +79,8 @@ TEST_CASE(fixture_checkpointed) { run_fixture(1); }
 // the same statistics: frames that are cyclic shifts of one frame over the pixels. With the fixture
 // input (frames differ) the two differ.
 TEST_CASE(per_frame_norm) {
-    const char *cfgp = fx("motion_module_tiny.json"), *wp = fx("motion_module_tiny.safetensors"),
-               *iop = fx("motion_module_tiny.io.safetensors");
+    const char *cfgp = tu_fixture("motion_module_tiny.json"), *wp = tu_fixture("motion_module_tiny.safetensors"),
+               *iop = tu_fixture("motion_module_tiny.io.safetensors");
     if (!cfgp || !wp || !iop) { test_skip("peer fixture motion_module_tiny not found"); return; }
     pt_motion_config c;
     fixture_config(&c, cfgp);
@@ -123,7 +96,7 @@ TEST_CASE(per_frame_norm) {
     frame.pe = NULL;
     int mark = pt_scope_begin();
     PT_NO_GRAD_BEGIN
-    pt_tensor *x = load_input(io, "hidden_states");   // (2*6, 32, 4, 4)
+    pt_tensor *x = tu_fixture_tensor(io, "hidden_states");   // (2*6, 32, 4, 4)
     float *h = pt_malloc(sizeof(float) * (size_t)pt_numel(x));
     pt_copy_to_host_f32(x, h);
     for (int b = 0; b < 2; b++)
@@ -153,7 +126,7 @@ TEST_CASE(per_frame_norm) {
 // A position-encoding buffer that is not the sinusoidal one fails naming the tensor; other unknown
 // tensors fail as unexpected.
 TEST_CASE(pe_checked_on_load) {
-    const char *wp = fx("motion_module_tiny.safetensors");
+    const char *wp = tu_fixture("motion_module_tiny.safetensors");
     if (!wp) { test_skip("peer fixture motion_module_tiny not found"); return; }
     pt_weights *w = pt_weights_load(wp);
     const char *pe_name = "temporal_transformer.transformer_blocks.0.attention_blocks.1.pos_encoder.pe";

@@ -20,6 +20,7 @@
 #include "datasets/synthetic.h"
 #include "models/model_set.h"
 #include "test_util.h"
+#include "train_util.h"
 #include "tools/check.h"
 #include "tools/cli.h"
 #include "trainer/dist.h"
@@ -29,8 +30,6 @@
 #define NF 6
 
 static char g_root[1024], g_data[1100], g_with[1100], g_without[1100], g_cfg[2048];
-
-static void set_str(char **f, const char *v) { free(*f); *f = pt_strdup(v); }
 
 TEST_CASE(cached_latents_equal_encoding_the_stored_frames) {
     char *av[] = {"pack", g_data, "-o", g_with, "--cache-latents", "--config", g_cfg, "--latent-batch", "4", "--quiet"};
@@ -96,30 +95,15 @@ static void point_posterior(pt_model_set *m) {
     pt_copy_from_host_f32(q->b, b);
 }
 
-static int read_losses(const char *run_dir, double *loss, int cap) {
-    char p[2048];
-    snprintf(p, sizeof p, "%s/metrics.jsonl", run_dir);
-    FILE *f = fopen(p, "r");
-    if (!f) return 0;
-    char line[1024];
-    int n = 0;
-    while (n < cap && fgets(line, sizeof line, f)) {
-        const char *k = strstr(line, "\"loss\": ");
-        if (k && sscanf(k + 8, "%lf", &loss[n]) == 1) n++;
-    }
-    fclose(f);
-    return n;
-}
-
 // Runs phase 1 for `steps` on `pack`; returns whether the loader read cached latents.
 static int train_on(const char *pack, const char *run, int steps, int64_t init_seed) {
     pt_config c;
     pt_config_from_args(&c, g_cfg, NULL, 0);
     char out[2048];
     snprintf(out, sizeof out, "%s/%s", g_root, run);
-    set_str(&c.train.out_dir, out);
-    set_str(&c.data.path, pack);
-    set_str(&c.model.checkpoint, "");
+    tu_set_str(&c.train.out_dir, out);
+    tu_set_str(&c.data.path, pack);
+    tu_set_str(&c.model.checkpoint, "");
     c.data.synthetic = 0;
     c.data.drop_image = 0.4;
     c.data.drop_pose = 0.2;
@@ -149,7 +133,7 @@ TEST_CASE(phase1_on_cached_latents_matches_encoding) {
     char pa[2048], pb[2048];
     snprintf(pa, sizeof pa, "%s/cached", g_root);
     snprintf(pb, sizeof pb, "%s/encoded", g_root);
-    int na = read_losses(pa, la, 8), nb = read_losses(pb, lb, 8);
+    int na = tu_read_losses(pa, la, 8), nb = tu_read_losses(pb, lb, 8);
     EXPECT(na == steps && nb == steps, "%d / %d losses", na, nb);
     double worst = 0;
     for (int i = 0; i < na && i < nb; i++) {
@@ -167,26 +151,16 @@ TEST_CASE(latents_of_another_vae_are_refused) {
 }
 
 int main(void) {
-    const char *tmp = getenv("POSETUNE_TEST_TMP");
-    snprintf(g_root, sizeof g_root, "%s/test_pack_latents.%d", tmp && tmp[0] ? tmp : "/tmp", (int)getpid());
+    snprintf(g_root, sizeof g_root, "%s", tu_tmp_init("test_pack_latents"));
     snprintf(g_data, sizeof g_data, "%s/data", g_root);
     snprintf(g_with, sizeof g_with, "%s/with.h5", g_root);
     snprintf(g_without, sizeof g_without, "%s/without.h5", g_root);
     snprintf(g_cfg, sizeof g_cfg, "%s/configs/demo/dreampose.yaml", POSETUNE_SOURCE_DIR);
-    pt_mkdirs(g_root);
     pt_dist_init(0);
-    pt_synth_opts o;
-    pt_synth_opts_default(&o);
-    o.n_videos = 2;
-    o.n_frames = NF;
-    o.width = o.height = S;
-    o.seed = 5;
-    pt_synth_generate(g_data, &o);
+    tu_synth_videos(g_data, 2, NF, S, 5);
     RUN(cached_latents_equal_encoding_the_stored_frames);
     RUN(phase1_on_cached_latents_matches_encoding);
     RUN(latents_of_another_vae_are_refused);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-    if (tu_failed == 0 && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+    tu_tmp_cleanup();
     return test_summary();
 }

@@ -4,15 +4,6 @@
 #include "models/params.h"
 #include "tests/test_util.h"
 
-static const char *tmp_path(const char *name) {
-    static char buf[512];
-    const char *d = getenv("POSETUNE_TEST_TMP");
-    if (!d) d = "/tmp";
-    pt_mkdirs(d);
-    snprintf(buf, sizeof buf, "%s/test_params_%d_%s", d, (int)getpid(), name);
-    return buf;
-}
-
 static void build(pt_params *P) {
     pt_params_init(P, PT_CPU, PT_F32);
     pt_params_add(P, "a.weight", PT_DIMS(2, 3));
@@ -36,7 +27,7 @@ TEST_CASE(layout_trainable_first) {
 
 TEST_CASE(load_by_name_and_errors) {
     float a[6] = {1, 2, 3, 4, 5, 6}, ab[2] = {7, 8}, b[4] = {9, 10, 11, 12};
-    const char *good = tmp_path("good.safetensors");
+    const char *good = tu_tmp_path("good.safetensors");
     {
         pt_st_writer *w = pt_st_writer_new();
         pt_st_writer_add(w, "a.weight", PT_F16, 2, PT_SHAPE(2, 3), PT_F32, a);
@@ -57,7 +48,7 @@ TEST_CASE(load_by_name_and_errors) {
     pt_params_free(&P);
 
     // missing tensor
-    const char *miss = tmp_path("missing.safetensors");
+    const char *miss = tu_tmp_path("missing.safetensors");
     pt_st_writer *w = pt_st_writer_new();
     pt_st_writer_add(w, "a.weight", PT_F32, 2, PT_SHAPE(2, 3), PT_F32, a);
     pt_st_writer_add(w, "b.weight", PT_F32, 4, PT_SHAPE(4, 1, 1, 1), PT_F32, b);
@@ -71,7 +62,7 @@ TEST_CASE(load_by_name_and_errors) {
     pt_weights_free(W); pt_params_free(&P);
 
     // wrong shape and unexpected tensor
-    const char *bad = tmp_path("bad.safetensors");
+    const char *bad = tu_tmp_path("bad.safetensors");
     w = pt_st_writer_new();
     pt_st_writer_add(w, "a.weight", PT_F32, 2, PT_SHAPE(3, 2), PT_F32, a);
     pt_st_writer_add(w, "a.bias", PT_F32, 1, PT_SHAPE(2), PT_F32, ab);
@@ -100,7 +91,9 @@ TEST_CASE(load_by_name_and_errors) {
 }
 
 int main(void) {
+    tu_tmp_init("test_params");
     RUN(layout_trainable_first);
     RUN(load_by_name_and_errors);
+    tu_tmp_cleanup();
     return test_summary();
 }

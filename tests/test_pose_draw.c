@@ -4,17 +4,6 @@
 #include "datasets/pose_draw.h"
 #include "tests/test_util.h"
 
-#include <unistd.h>
-
-static char tmpdir[1024];
-static const char *tmp_path(const char *name) {   // 4 rotating buffers: usable twice in one call
-    static char buf[4][2048];
-    static int k = 0;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 static const uint8_t *px(const pt_image *im, int x, int y) { return im->px + ((size_t)y * im->w + x) * 3; }
 #define EXPECT_RGB(im, x, y, r, g, b)                                                        \
     do { const uint8_t *p_ = px((im), (x), (y));                                             \
@@ -184,8 +173,8 @@ TEST_CASE(keypoints_json_round_trip) {
     f.width = 640; f.height = 480;
     f.people[0].has_hands = 1;
     f.people[0].rhand[20][0] = 12.5f; f.people[0].rhand[20][1] = 1e-3f; f.people[0].rhand[20][2] = 0.1f;
-    pt_keypoints_save(tmp_path("k_keypoints.json"), &f);
-    pt_pose_frame g = pt_keypoints_load(tmp_path("k_keypoints.json"));
+    pt_keypoints_save(tu_tmp_path("k_keypoints.json"), &f);
+    pt_pose_frame g = pt_keypoints_load(tu_tmp_path("k_keypoints.json"));
     EXPECT(g.n_people == 1 && g.width == 640 && g.height == 480 && !g.normalized, "header fields");
     EXPECT(g.people[0].n_body == 18 && g.people[0].has_hands && !g.people[0].has_face, "parts");
     EXPECT(memcmp(g.people[0].body, f.people[0].body, sizeof f.people[0].body) == 0, "body floats exact");
@@ -206,8 +195,8 @@ TEST_CASE(keypoints_openpose_files) {
     for (int i = 0; i < 25; i++)
         snprintf(body + strlen(body), sizeof body - strlen(body), "%s%d,%d,0.5", i ? "," : "", 10 * i, 10 * i + 1);
     strcat(body, "],\"face_keypoints_2d\":[],\"hand_left_keypoints_2d\":[]}]}");
-    write_text(tmp_path("b25.json"), body);
-    pt_pose_frame f = pt_keypoints_load(tmp_path("b25.json"));
+    write_text(tu_tmp_path("b25.json"), body);
+    pt_pose_frame f = pt_keypoints_load(tu_tmp_path("b25.json"));
     EXPECT(f.n_people == 1 && f.people[0].n_body == 25 && !f.people[0].has_face && !f.people[0].has_hands, "b25");
     EXPECT(!f.normalized && f.width == 0, "pixels, no canvas");
     pt_pose_body25_to_coco(&f.people[0]);
@@ -215,29 +204,27 @@ TEST_CASE(keypoints_openpose_files) {
            "coco RHip = b25[9], LEar = b25[18]");
     pt_pose_frame_free(&f);
     // DWPose-style normalised coordinates are detected
-    write_text(tmp_path("norm.json"), "{\"people\":[{\"pose_keypoints_2d\":[0.5,0.5,0.9,0.25,0.75,0.8,"
+    write_text(tu_tmp_path("norm.json"), "{\"people\":[{\"pose_keypoints_2d\":[0.5,0.5,0.9,0.25,0.75,0.8,"
                "0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0, 0,0,0,"
                " -1,-1,0.1, 0,0,0, 0,0,0]}]}");
-    f = pt_keypoints_load(tmp_path("norm.json"));
+    f = pt_keypoints_load(tu_tmp_path("norm.json"));
     EXPECT(f.normalized, "normalised detected");
     pt_keypoints_to_pixels(&f, 200, 100);
     EXPECT(f.people[0].body[1][0] == 50 && f.people[0].body[1][1] == 75 && f.width == 200, "to pixels");
     pt_pose_frame_free(&f);
     // errors name the file and the key
-    write_text(tmp_path("bad_len.json"), "{\"people\":[{\"pose_keypoints_2d\":[1,2,3,4]}]}");
-    EXPECT_FAILS(pt_keypoints_load(tmp_path("bad_len.json")), PT_EXIT_USAGE, "bad_len.json': people[0].pose_keypoints_2d");
-    write_text(tmp_path("no_people.json"), "{\"persons\":[]}");
-    EXPECT_FAILS(pt_keypoints_load(tmp_path("no_people.json")), PT_EXIT_USAGE, "no_people.json': missing key \"people\"");
-    write_text(tmp_path("syntax.json"), "{\"people\":[{]}");
-    EXPECT_FAILS(pt_keypoints_load(tmp_path("syntax.json")), PT_EXIT_USAGE, "syntax.json");
-    write_text(tmp_path("str.json"), "{\"people\":[{\"face_keypoints_2d\":[\"a\"]}]}");
-    EXPECT_FAILS(pt_keypoints_load(tmp_path("str.json")), PT_EXIT_USAGE, "face_keypoints_2d");
+    write_text(tu_tmp_path("bad_len.json"), "{\"people\":[{\"pose_keypoints_2d\":[1,2,3,4]}]}");
+    EXPECT_FAILS(pt_keypoints_load(tu_tmp_path("bad_len.json")), PT_EXIT_USAGE, "bad_len.json': people[0].pose_keypoints_2d");
+    write_text(tu_tmp_path("no_people.json"), "{\"persons\":[]}");
+    EXPECT_FAILS(pt_keypoints_load(tu_tmp_path("no_people.json")), PT_EXIT_USAGE, "no_people.json': missing key \"people\"");
+    write_text(tu_tmp_path("syntax.json"), "{\"people\":[{]}");
+    EXPECT_FAILS(pt_keypoints_load(tu_tmp_path("syntax.json")), PT_EXIT_USAGE, "syntax.json");
+    write_text(tu_tmp_path("str.json"), "{\"people\":[{\"face_keypoints_2d\":[\"a\"]}]}");
+    EXPECT_FAILS(pt_keypoints_load(tu_tmp_path("str.json")), PT_EXIT_USAGE, "face_keypoints_2d");
 }
 
 int main(void) {
-    const char *base = getenv("POSETUNE_TEST_TMP");
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_pose_draw.%d", base ? base : "/tmp", (int)getpid());
-    pt_mkdirs(tmpdir);
+    tu_tmp_init("test_pose_draw");
     RUN(palette_limb_and_joints);
     RUN(confidence_aware_products);
     RUN(below_threshold_is_skipped);
@@ -246,5 +233,6 @@ int main(void) {
     RUN(retarget_recovers_affine_map);
     RUN(keypoints_json_round_trip);
     RUN(keypoints_openpose_files);
+    tu_tmp_cleanup();
     return test_summary();
 }

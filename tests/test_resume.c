@@ -12,6 +12,7 @@
 #include "checkpoints/weights.h"
 #include "datasets/synthetic.h"
 #include "test_util.h"
+#include "train_util.h"
 #include "tools/check.h"
 #include "trainer/ckpt.h"
 #include "trainer/dist.h"
@@ -19,16 +20,8 @@
 
 static char g_root[1024], g_data[1100];
 
-static void set_str(char **f, const char *v) { free(*f); *f = pt_strdup(v); }
-
 static void cfg_for(pt_config *c, const char *run, int64_t steps) {
-    char p[2048], out[2048];
-    snprintf(p, sizeof p, "%s/configs/demo/dreampose.yaml", POSETUNE_SOURCE_DIR);
-    pt_config_from_args(c, p, NULL, 0);
-    snprintf(out, sizeof out, "%s/%s", g_root, run);
-    set_str(&c->train.out_dir, out);
-    set_str(&c->data.path, g_data);
-    c->data.synthetic = 0;
+    tu_demo_config(c, "dreampose.yaml", g_root, run, g_data);
     c->train.steps = steps;
     c->train.checkpoint_every = 0;   // only the final checkpoint of each invocation
     c->train.keep_checkpoints = 0;
@@ -127,20 +120,12 @@ TEST_CASE(kill_between_fsync_and_rename_keeps_previous_checkpoint) {
 }
 
 int main(void) {
-    const char *tmp = getenv("POSETUNE_TEST_TMP");
-    snprintf(g_root, sizeof g_root, "%s/test_resume.%d", tmp && tmp[0] ? tmp : "/tmp", (int)getpid());
+    snprintf(g_root, sizeof g_root, "%s", tu_tmp_init("test_resume"));
     snprintf(g_data, sizeof g_data, "%s/data", g_root);
-    pt_mkdirs(g_root);
-    pt_synth_opts o;
-    pt_synth_opts_default(&o);
-    o.n_videos = 2;
-    o.n_frames = 6;
-    pt_synth_generate(g_data, &o);
+    tu_synth_videos(g_data, 2, 6, 64, 0);
     pt_dist_init(0);
     RUN(resume_matches_straight_run_bit_for_bit);
     RUN(kill_between_fsync_and_rename_keeps_previous_checkpoint);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-    if (tu_failed == 0 && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+    tu_tmp_cleanup();
     return test_summary();
 }

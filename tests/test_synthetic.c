@@ -11,15 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static char tmpdir[1024];
-static const char *tmp_path(const char *name) {   // 4 rotating buffers: usable twice in one call
-    static char buf[4][2048];
-    static int k = 0;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 static pt_synth_opts small_opts(uint64_t seed) {
     pt_synth_opts o;
     pt_synth_opts_default(&o);
@@ -41,9 +32,9 @@ static const char *const KINDS[4] = {"%s/video_%04d/frame_%04d.png", "%s/video_%
 TEST_CASE(layout_and_determinism) {
     pt_synth_opts o = small_opts(7);
     char a[2048], b[2048], c[2048];
-    snprintf(a, sizeof a, "%s", tmp_path("a"));
-    snprintf(b, sizeof b, "%s", tmp_path("b"));
-    snprintf(c, sizeof c, "%s", tmp_path("c"));
+    snprintf(a, sizeof a, "%s", tu_tmp_path("a"));
+    snprintf(b, sizeof b, "%s", tu_tmp_path("b"));
+    snprintf(c, sizeof c, "%s", tu_tmp_path("c"));
     pt_synth_generate(a, &o);
     pt_synth_generate(b, &o);
     pt_synth_opts o2 = small_opts(8);
@@ -79,7 +70,7 @@ static int is_background(const uint8_t *p) { return p[0] >= 170 && p[1] >= 170 &
 TEST_CASE(keypoints_on_figure_and_densepose_mask) {
     pt_synth_opts o = small_opts(3);
     char d[2048];
-    snprintf(d, sizeof d, "%s", tmp_path("m"));
+    snprintf(d, sizeof d, "%s", tu_tmp_path("m"));
     pt_synth_generate(d, &o);
     char path[4096];
     for (int v = 0; v < o.n_videos; v++)
@@ -141,7 +132,7 @@ TEST_CASE(in_memory_render_matches_files_and_moves_smoothly) {
     float max_step = 0, total = 0;
     for (int t = 0; t < o.n_frames; t++) {
         pt_synth_render(&o, 1, t, &im, dp, &kp);
-        snprintf(path, sizeof path, KINDS[0], tmp_path("m"), 1, t);
+        snprintf(path, sizeof path, KINDS[0], tu_tmp_path("m"), 1, t);
         pt_image f = pt_image_load(path);
         EXPECT(memcmp(f.px, im.px, 64 * 80 * 3) == 0, "in-memory frame %d equals the file", t);
         pt_image_free(&f);
@@ -169,21 +160,20 @@ TEST_CASE(fast_enough) {
     o.n_videos = 2; o.n_frames = 24; o.width = 128; o.height = 128;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    pt_synth_generate(tmp_path("speed"), &o);
+    pt_synth_generate(tu_tmp_path("speed"), &o);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double s = (b.tv_sec - a.tv_sec) + 1e-9 * (b.tv_nsec - a.tv_nsec);
     printf("  48 frames at 128x128 in %.3f s\n", s);
     EXPECT(s < 5.0, "generation took %.2f s", s);
-    EXPECT_FAILS(pt_synth_generate(tmp_path("bad"), &(pt_synth_opts){1, 1, 8, 8, 0}), PT_EXIT_USAGE, "too small");
+    EXPECT_FAILS(pt_synth_generate(tu_tmp_path("bad"), &(pt_synth_opts){1, 1, 8, 8, 0}), PT_EXIT_USAGE, "too small");
 }
 
 int main(void) {
-    const char *base = getenv("POSETUNE_TEST_TMP");
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_synthetic.%d", base ? base : "/tmp", (int)getpid());
-    pt_mkdirs(tmpdir);
+    tu_tmp_init("test_synthetic");
     RUN(layout_and_determinism);
     RUN(keypoints_on_figure_and_densepose_mask);
     RUN(in_memory_render_matches_files_and_moves_smoothly);
     RUN(fast_enough);
+    tu_tmp_cleanup();
     return test_summary();
 }

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include "models/unet.h"
+#include "tests/fixture_util.h"
 #include "tests/test_util.h"
 
 // The fixture's architecture (also used when the fixture is absent): SD1.x wiring at tiny widths.
@@ -87,18 +88,6 @@ static double rel_err_tensor(pt_tensor *t, const pt_weights *ref, const char *na
     return e;
 }
 
-static pt_tensor *io_tensor(const pt_weights *io, const char *name) {
-    const pt_wtensor *wt = pt_weights_get(io, name);
-    int64_t shape[PT_MAX_DIMS], n = pt_wtensor_numel(wt);
-    for (int d = 0; d < wt->ndim; d++) shape[d] = wt->shape[d];
-    if (wt->dtype == PT_I64) return pt_from_i64(PT_CPU, wt->ndim, shape, wt->data);
-    float *h = malloc(sizeof(float) * (size_t)n);
-    pt_weights_read_f32(wt, h);
-    pt_tensor *t = pt_from_f32(PT_CPU, PT_F32, wt->ndim, shape, h);
-    free(h);
-    return t;
-}
-
 static void fixture_check(int checkpoint) {
     const char *dir = fixtures_dir();
     if (!dir) { test_skip("peer fixtures absent (unet_tiny)"); return; }
@@ -119,8 +108,8 @@ static void fixture_check(int checkpoint) {
     EXPECT(m.P.n == 684, "%d parameters, the fixture has 684", m.P.n);
 
     int mark = pt_scope_begin();
-    pt_tensor *x = io_tensor(io, "sample"), *t = io_tensor(io, "timestep"), *ctx = io_tensor(io, "encoder_hidden_states");
-    pt_tensor *R = io_tensor(io, "R");
+    pt_tensor *x = tu_fixture_tensor(io, "sample"), *t = tu_fixture_tensor(io, "timestep"), *ctx = tu_fixture_tensor(io, "encoder_hidden_states");
+    pt_tensor *R = tu_fixture_tensor(io, "R");
     x->requires_grad = 1;
     ctx->requires_grad = 1;
     pt_unet_hooks hk = {0};

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tools/check.h"
 
@@ -92,6 +93,33 @@ static inline const char *fixtures_dir(void) {
     if (stat(buf, &st) == 0) return buf;
 #endif
     return NULL;
+}
+
+// Scratch folder of one test executable: $POSETUNE_TEST_TMP (else /tmp)/<name>.<pid>, created.
+// Call tu_tmp_init once (from main); tu_tmp_path("x.png") is "<that folder>/x.png" (4 rotating
+// buffers: usable twice in one call).
+static char tu_tmpdir[1024];
+static inline const char *tu_tmp_init(const char *name) {
+    const char *base = getenv("POSETUNE_TEST_TMP");
+    snprintf(tu_tmpdir, sizeof tu_tmpdir, "%s/%s.%d", base && base[0] ? base : "/tmp", name, (int)getpid());
+    pt_mkdirs(tu_tmpdir);
+    return tu_tmpdir;
+}
+static inline const char *tu_tmp_path(const char *name) {
+    static char buf[4][2048];
+    static int k = 0;
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tu_tmpdir, name);
+    return buf[k];
+}
+
+// Removes the scratch folder when every test passed (kept for inspection on a failure or with
+// KEEP_TMP set).
+static inline void tu_tmp_cleanup(void) {
+    if (tu_failed || getenv("KEEP_TMP") || !tu_tmpdir[0]) return;
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tu_tmpdir);
 }
 
 // Deterministic uniform/normal numbers for test inputs (independent of the engine's RNG).

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "models/vae.h"
+#include "tests/fixture_util.h"
 #include "tests/test_util.h"
 
 static double worst = 0;
@@ -23,15 +24,9 @@ static double norm_of(const pt_weights *io, const char *name) {
 }
 
 static void expect_tensor(const pt_weights *io, const char *name, pt_tensor *t) {
-    const pt_wtensor *ref = pt_weights_find(io, name);
-    EXPECT(ref != NULL, "fixture tensor %s present", name);
-    if (!ref) return;
-    int64_t n = pt_wtensor_numel(ref);
-    EXPECT(t != NULL && pt_numel(t) == n, "%s: %lld elements", name, (long long)n);
-    if (!t || pt_numel(t) != n) return;
-    float *a = pt_malloc(sizeof(float) * (size_t)n), *b = pt_malloc(sizeof(float) * (size_t)n);
-    pt_copy_to_host_f32(t, a);
-    pt_weights_read_f32(ref, b);
+    float *a, *b;
+    int64_t n = tu_fixture_pair(io, name, t, &a, &b);
+    if (n < 0) return;
     double e = rel_err_f32(a, b, n);
     const char *kb = strstr(name, "to_k.bias");
     if (kb && strncmp(name, "grad.", 5) == 0) {
@@ -48,17 +43,6 @@ static void expect_tensor(const pt_weights *io, const char *name, pt_tensor *t) 
     free(a); free(b);
 }
 
-static const char *fx(const char *file) {
-    static char buf[4][4200];
-    static int k = 0;
-    const char *d = fixtures_dir();
-    if (!d) return NULL;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", d, file);
-    struct stat st;
-    return stat(buf[k], &st) == 0 ? buf[k] : NULL;
-}
-
 typedef struct { pt_params P; pt_vae v; } vae_model;
 
 static void build(vae_model *m, const char *cfg_path, const pt_weights *w) {
@@ -73,20 +57,9 @@ static void build(vae_model *m, const char *cfg_path, const pt_weights *w) {
     pt_params_load(&m->P, w, NULL);
 }
 
-static pt_tensor *load_input(const pt_weights *io, const char *name) {
-    const pt_wtensor *t = pt_weights_get(io, name);
-    int64_t shape[PT_MAX_DIMS];
-    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-    float *h = pt_malloc(sizeof(float) * (size_t)pt_wtensor_numel(t));
-    pt_weights_read_f32(t, h);
-    pt_tensor *x = pt_from_f32(PT_CPU, PT_F32, t->ndim, shape, h);
-    free(h);
-    return x;
-}
-
 static void run_fixture(int checkpoint) {
     worst = 0;
-    const char *cfg = fx("vae_tiny.json"), *wp = fx("vae_tiny.safetensors"), *iop = fx("vae_tiny.io.safetensors");
+    const char *cfg = tu_fixture("vae_tiny.json"), *wp = tu_fixture("vae_tiny.safetensors"), *iop = tu_fixture("vae_tiny.io.safetensors");
     if (!cfg || !wp || !iop) { test_skip("peer fixture vae_tiny not found"); return; }
     pt_weights *w = pt_weights_load(wp), *io = pt_weights_load(iop);
     vae_model m;
@@ -97,16 +70,16 @@ static void run_fixture(int checkpoint) {
     // encoder (no gradient)
     pt_tensor *mean, *logvar;
     PT_NO_GRAD_BEGIN
-    pt_vae_encode(&m.v, load_input(io, "image"), &mean, &logvar);
+    pt_vae_encode(&m.v, tu_fixture_tensor(io, "image"), &mean, &logvar);
     PT_NO_GRAD_END
     expect_tensor(io, "enc_mean", mean);
     expect_tensor(io, "enc_logvar", logvar);
     // decoder with gradients of sum(dec * R)
-    pt_tensor *z = load_input(io, "z");
+    pt_tensor *z = tu_fixture_tensor(io, "z");
     z->requires_grad = 1;
     pt_tensor *dec = pt_vae_decode(&m.v, z);
     expect_tensor(io, "dec", dec);
-    pt_backward(pt_sum(pt_mul(dec, load_input(io, "R"))), NULL);
+    pt_backward(pt_sum(pt_mul(dec, tu_fixture_tensor(io, "R"))), NULL);
     int n_grads = 0;
     for (int i = 0; i < m.P.n; i++) {
         char nm[600];
@@ -148,7 +121,7 @@ TEST_CASE(sample) {
 
 // A copy of the fixture weights with the deprecated attention names and 1x1-conv attention weights.
 TEST_CASE(deprecated_attention_names) {
-    const char *cfg = fx("vae_tiny.json"), *wp = fx("vae_tiny.safetensors"), *iop = fx("vae_tiny.io.safetensors");
+    const char *cfg = tu_fixture("vae_tiny.json"), *wp = tu_fixture("vae_tiny.safetensors"), *iop = tu_fixture("vae_tiny.io.safetensors");
     if (!cfg || !wp || !iop) { test_skip("peer fixture vae_tiny not found"); return; }
     pt_weights *w = pt_weights_load(wp), *io = pt_weights_load(iop);
     pt_st_writer *wr = pt_st_writer_new();
@@ -188,7 +161,7 @@ TEST_CASE(deprecated_attention_names) {
     int mark = pt_scope_begin();
     PT_NO_GRAD_BEGIN
     pt_tensor *ma, *la, *mb, *lb;
-    pt_tensor *x = load_input(io, "image"), *z = load_input(io, "z");
+    pt_tensor *x = tu_fixture_tensor(io, "image"), *z = tu_fixture_tensor(io, "z");
     pt_vae_encode(&a.v, x, &ma, &la);
     pt_vae_encode(&b.v, x, &mb, &lb);
     pt_tensor *da = pt_vae_decode(&a.v, z), *db = pt_vae_decode(&b.v, z);

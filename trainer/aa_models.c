@@ -3,77 +3,12 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "autograd/ops.h"
 #include "autograd/rng.h"
+#include "models/model_config.h"
 #include "models/model_set.h"   // pt_model_set_resolve_checkpoint
 #include "tools/check.h"
-
-static int is_dir(const char *p) {
-    struct stat st;
-    return p && p[0] && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// config.json of a pretrained component: <dir>/config.json or beside a weights file.
-static void config_path(const char *weights, const char *key, char *out, size_t n) {
-    struct stat st;
-    if (stat(weights, &st) != 0) PT_USAGE("config key '%s': '%s' does not exist", key, weights);
-    if (S_ISDIR(st.st_mode)) snprintf(out, n, "%s/config.json", weights);
-    else {
-        const char *slash = strrchr(weights, '/');
-        if (slash) snprintf(out, n, "%.*s/config.json", (int)(slash - weights), weights);
-        else snprintf(out, n, "config.json");
-    }
-    if (stat(out, &st) != 0) PT_USAGE("config key '%s': no config.json for '%s' (looked for '%s')", key, weights, out);
-}
-
-static const char *strip_map(const char *param, char *buf, size_t n, void *ctx) {
-    const char *pre = ctx;
-    size_t k = strlen(pre);
-    if (strncmp(param, pre, k) != 0) return NULL;
-    snprintf(buf, n, "%s", param + k);
-    return buf;
-}
-
-// ---- tiny configurations ------------------------------------------------------------------------
-static void tiny_unet(const pt_config *cfg, pt_unet_config *c) {
-    const pt_config_tiny *t = &cfg->model.tiny_size;
-    pt_unet_config_sd15(c);
-    c->n_blocks = t->unet_channels.n;
-    for (int i = 0; i < c->n_blocks; i++) {
-        c->block_out_channels[i] = t->unet_channels.v[i];
-        c->layers_per_block[i] = t->unet_layers_per_block;
-        c->down_attn[i] = i < c->n_blocks - 1 || c->n_blocks == 1;
-        c->up_attn[i] = i > 0 || c->n_blocks == 1;
-        c->heads[i] = t->unet_heads;
-        c->transformer_layers[i] = 1;
-    }
-    c->cross_attention_dim = t->cross_attention_dim;
-    c->norm_num_groups = t->norm_groups;
-    c->time_embed_dim = 4 * c->block_out_channels[0];
-}
-
-static void tiny_vae(const pt_config *cfg, pt_vae_config *c) {
-    const pt_config_tiny *t = &cfg->model.tiny_size;
-    pt_vae_config_sd(c);
-    c->n_blocks = t->vae_channels.n;
-    for (int i = 0; i < c->n_blocks; i++) c->block_out_channels[i] = t->vae_channels.v[i];
-    c->layers_per_block = t->vae_layers_per_block;
-    c->norm_num_groups = t->norm_groups;
-}
-
-static void tiny_clip(const pt_config *cfg, pt_clip_vision_config *c) {
-    const pt_config_tiny *t = &cfg->model.tiny_size;
-    pt_clip_vision_config_vit_l14(c);
-    c->hidden_size = t->clip_hidden;
-    c->intermediate_size = 4 * t->clip_hidden;
-    c->projection_dim = t->cross_attention_dim;   // image_embeds feed the UNets' cross-attention
-    c->num_layers = t->clip_layers;
-    c->num_heads = t->clip_heads;
-    c->image_size = t->clip_image_size;
-    c->patch_size = t->clip_patch;
-}
 
 // Random init of every parameter under `prefix`, independent of the rest of the table.
 static void init_prefix_random(pt_params *P, const char *prefix, uint64_t seed) {
@@ -133,31 +68,28 @@ static void load_posetune(pt_params *P, const char *path_or_dir, const char *key
 // ---- build ----------------------------------------------------------------------------------------
 void pt_aa_models_build(pt_aa_models *m, const pt_config *cfg, int stage, pt_aa_train train) {
     memset(m, 0, sizeof *m);
-    m->device = PT_CPU;
-    m->dtype = PT_F32;
-    if (cfg->train.device == PT_CFG_DEVICE_CUDA) {
-#ifdef POSETUNE_HAVE_CUDA
-        m->device = PT_CUDA;
-        if (cfg->train.precision == PT_CFG_PREC_BF16) m->dtype = PT_BF16;
-#else
-        PT_USAGE("config key 'train.device': cuda, but this posetune was built without CUDA (set train.device: cpu)");
-#endif
-    }
+    pt_model_device_from_config(cfg, &m->device, &m->dtype);
     const int tiny = cfg->model.tiny;
     pt_unet_config uc;
     pt_vae_config vc;
     pt_clip_vision_config cc;
     char cp[4096];
-    if (tiny) { tiny_unet(cfg, &uc); tiny_vae(cfg, &vc); tiny_clip(cfg, &cc); }
+    if (tiny) {
+        pt_model_tiny_unet(cfg, &uc);
+        pt_model_tiny_vae(cfg, &vc);
+        pt_clip_vision_config_vit_l14(&cc);
+        pt_model_tiny_clip(cfg, &cc);
+        cc.projection_dim = cfg->model.tiny_size.cross_attention_dim;   // image_embeds feed the UNets' cross-attention
+    }
     else {
         if (!cfg->model.unet[0]) PT_USAGE("config key 'model.unet': empty; Animate Anyone needs the sd-image-variations UNet (or model.tiny: true)");
         if (!cfg->model.vae[0]) PT_USAGE("config key 'model.vae': empty; Animate Anyone needs the SD VAE (or model.tiny: true)");
         if (!cfg->model.clip[0]) PT_USAGE("config key 'model.clip': empty; Animate Anyone needs the CLIP ViT-L/14 image encoder (or model.tiny: true)");
-        config_path(cfg->model.unet, "model.unet", cp, sizeof cp);
+        pt_model_config_path(cfg->model.unet, "model.unet", cp, sizeof cp);
         pt_unet_config_load(&uc, cp);
-        config_path(cfg->model.vae, "model.vae", cp, sizeof cp);
+        pt_model_config_path(cfg->model.vae, "model.vae", cp, sizeof cp);
         pt_vae_config_load(&vc, cp);
-        config_path(cfg->model.clip, "model.clip", cp, sizeof cp);
+        pt_model_config_path(cfg->model.clip, "model.clip", cp, sizeof cp);
         pt_clip_vision_config_load(&cc, cp);
     }
     uc.in_channels = 4;
@@ -229,7 +161,6 @@ void pt_aa_models_build(pt_aa_models *m, const pt_config *cfg, int stage, pt_aa_
         copy_prefix(&m->P, "unet.", "reference_unet.");
         init_prefix_random(&m->P, "pose_guider.", seed);
         if (m->has_motion) init_prefix_random(&m->P, "motion.", seed);
-        m->clip_pre.shortest_edge = 0;
     } else {
         pt_weights *w = pt_weights_load(cfg->model.unet);
         pt_unet_load(&m->unet, w);
@@ -238,12 +169,12 @@ void pt_aa_models_build(pt_aa_models *m, const pt_config *cfg, int stage, pt_aa_
         w = pt_weights_load(cfg->model.vae);
         pt_vae_upgrade_names(w);
         pt_load_opts o = {0};
-        o.map = strip_map; o.map_ctx = (void *)"vae."; o.only_prefix = "vae.";
+        o.map = pt_model_strip_prefix_map; o.map_ctx = (void *)"vae."; o.only_prefix = "vae.";
         pt_params_load(&m->P, w, &o);
         pt_weights_free(w);
         w = pt_weights_load(cfg->model.clip);
         pt_load_opts oc = {0};
-        oc.map = strip_map; oc.map_ctx = (void *)"clip."; oc.only_prefix = "clip."; oc.allow_unexpected = 1;
+        oc.map = pt_model_strip_prefix_map; oc.map_ctx = (void *)"clip."; oc.only_prefix = "clip."; oc.allow_unexpected = 1;
         pt_clip_vision_load(&m->P, w, &oc);
         pt_weights_free(w);
         init_prefix_random(&m->P, "pose_guider.", seed);
@@ -258,7 +189,7 @@ void pt_aa_models_build(pt_aa_models *m, const pt_config *cfg, int stage, pt_aa_
         if (cfg->model.motion_module[0]) {
             pt_weights *w = pt_weights_load(cfg->model.motion_module);
             pt_load_opts o = {0};
-            o.map = strip_map; o.map_ctx = (void *)"motion."; o.only_prefix = "motion.";
+            o.map = pt_model_strip_prefix_map; o.map_ctx = (void *)"motion."; o.only_prefix = "motion.";
             pt_motion_load(&m->P, w, &o);
             pt_weights_free(w);
         } else {
@@ -273,15 +204,7 @@ void pt_aa_models_build(pt_aa_models *m, const pt_config *cfg, int stage, pt_aa_
     }
     if (cfg->model.checkpoint[0]) load_posetune(&m->P, cfg->model.checkpoint, "model.checkpoint", NULL, 0);
 
-    pt_clip_preprocess_default(&m->clip_pre);
-    if (tiny) {
-        m->clip_pre.shortest_edge = cc.image_size;
-        m->clip_pre.crop_h = m->clip_pre.crop_w = cc.image_size;
-    } else if (is_dir(cfg->model.clip)) {
-        snprintf(cp, sizeof cp, "%s/preprocessor_config.json", cfg->model.clip);
-        struct stat st;
-        if (stat(cp, &st) == 0) { pt_json *j = pt_json_parse_file(cp); pt_clip_preprocess_config_from_json(&m->clip_pre, j); pt_json_free(j); }
-    }
+    pt_model_clip_preprocess(cfg, &cc, &m->clip_pre);
 }
 
 void pt_aa_models_free(pt_aa_models *m) {

@@ -4,22 +4,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "autograd/ops.h"
 #include "autograd/rng.h"
-#include "datasets/synthetic.h"
 #include "tools/check.h"
 #include "trainer/dist.h"
 #include "trainer/hand_mask.h"
-
-static void fill_normal_rows(pt_trainer *t, const pt_batch *b, const char *purpose, int64_t per, float *dst) {
-    for (int k = 0; k < b->B; k++) {
-        pt_rng r;
-        pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], purpose));
-        pt_rng_fill_normal(&r, dst + k * per, per, 0.0f, 1.0f);
-    }
-}
+#include "trainer/regime_common.h"
 
 // rows idx[0..n) of src (rows of `row` floats) into dst
 static void gather_rows(const float *src, const int *idx, int n, size_t row, float *dst) {
@@ -101,8 +92,8 @@ double pt_aa_micro_step(void *self, pt_trainer *t, const pt_batch *b, double los
     // latents of the frames and the reference (VAE samples)
     float *vn = pt_malloc(sizeof(float) * B * fper), *x0 = pt_malloc(sizeof(float) * B * fper);
     float *rn = pt_malloc(sizeof(float) * B * per), *rl = pt_malloc(sizeof(float) * B * per);
-    fill_normal_rows(t, b, "vae", (int64_t)fper, vn);
-    fill_normal_rows(t, b, "ref_vae", (int64_t)per, rn);
+    pt_regime_fill_normal_rows(t, b, "vae", (int64_t)fper, vn);
+    pt_regime_fill_normal_rows(t, b, "ref_vae", (int64_t)per, rn);
     pt_aa_encode(m, frames, B * F, vn, x0);
     pt_aa_encode(m, b->cond, B, rn, rl);
 
@@ -111,21 +102,11 @@ double pt_aa_micro_step(void *self, pt_trainer *t, const pt_batch *b, double los
     float *tgt = pt_malloc(sizeof(float) * B * fper);
     int64_t *ts = pt_malloc(sizeof(int64_t) * B), *tsf = pt_malloc(sizeof(int64_t) * B * F);
     int *keep = pt_malloc(sizeof(int) * B), *drop = pt_malloc(sizeof(int) * B), nk = 0, nd = 0;
-    fill_normal_rows(t, b, "noise", (int64_t)fper, eps);
-    const int T = a->sched.cfg.num_train_timesteps;
+    pt_regime_fill_normal_rows(t, b, "noise", (int64_t)fper, eps);
+    pt_regime_timesteps_and_offset(t, b, a->sched.cfg.num_train_timesteps, c->train.noise_offset, F, (int64_t)per, eps, ts);
     for (int k = 0; k < B; k++) {
-        pt_rng r;
-        pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], "timestep"));
-        ts[k] = pt_rng_int(&r, 0, T);
         for (int f = 0; f < F; f++) tsf[k * F + f] = ts[k];
-        if (c->train.noise_offset > 0) {
-            float off[4];
-            pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], "noise_offset"));
-            pt_rng_fill_normal(&r, off, 4, 0.0f, 1.0f);
-            for (int f = 0; f < F; f++)
-                for (int ch = 0; ch < 4; ch++)
-                    for (size_t i = 0; i < hw; i++) eps[k * fper + f * per + ch * hw + i] += (float)c->train.noise_offset * off[ch];
-        }
+        pt_rng r;
         pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], "uncond"));
         if (pt_rng_uniform(&r) < c->data.drop_uncond) drop[nd++] = k;
         else keep[nk++] = k;
@@ -178,46 +159,17 @@ double pt_aa_micro_step(void *self, pt_trainer *t, const pt_batch *b, double los
 
 // ---- configuration ----------------------------------------------------------------------------------
 void pt_aa_loader_config(const pt_config *cfg, const char *data_dir_override, pt_loader_config *lc) {
-    pt_dist *dd = pt_dist_get();
     pt_loader_config_default(lc, cfg->stage == 2 ? PT_SAMPLER_AA_STAGE2 : PT_SAMPLER_AA_STAGE1, (uint64_t)cfg->train.seed);
     lc->path = data_dir_override ? data_dir_override : cfg->data.path;
     if (!lc->path || !lc->path[0]) PT_USAGE("config key 'data.path': empty; give a pack file or frame folder (or data.synthetic: true)");
-    lc->sampler.rank = dd->rank;
-    lc->sampler.world_size = dd->world;
+    pt_regime_loader_common(cfg, lc);
     lc->sampler.margin = cfg->data.ref_margin;
     lc->sampler.num_frames = cfg->data.num_frames;
     lc->sampler.stride = cfg->data.frame_stride;
     if (cfg->stage == 2 && cfg->data.num_frames > PT_MAX_CLIP)
         PT_USAGE("config key 'data.num_frames': %d exceeds the maximum clip length %d", cfg->data.num_frames, PT_MAX_CLIP);
-    lc->batch_size = cfg->train.batch_size;
-    lc->height = cfg->data.height;
-    lc->width = cfg->data.width;
-    lc->n_threads = cfg->data.workers > 0 ? cfg->data.workers : 1;
-    lc->n_prefetch = cfg->data.prefetch > 1 ? cfg->data.prefetch : 2;
     lc->aug = cfg->data.crop_mode == PT_CFG_CROP_RESIZED ? PT_AUG_RRC : PT_AUG_NONE;
     if (cfg->data.crop_mode == PT_CFG_CROP_OFFSET) PT_USAGE("config key 'data.crop_mode': offset is DreamPose's crop; Animate Anyone uses none or resized");
-    lc->crop_p = (float)cfg->data.crop_prob;
-}
-
-static void make_synthetic(pt_aa *a) {
-    const pt_config *c = a->cfg;
-    size_t n = strlen(c->train.out_dir) + 16;
-    a->synthetic_dir = pt_malloc(n);
-    snprintf(a->synthetic_dir, n, "%s/data", c->train.out_dir);
-    char meta[4200];
-    snprintf(meta, sizeof meta, "%s/video_%04d/meta.json", a->synthetic_dir, c->data.synthetic_videos - 1);
-    struct stat st;
-    if (pt_dist_get()->rank == 0 && stat(meta, &st) != 0) {
-        pt_synth_opts o;
-        pt_synth_opts_default(&o);
-        o.n_videos = c->data.synthetic_videos;
-        o.n_frames = c->data.synthetic_frames;
-        o.width = c->data.width;
-        o.height = c->data.height;
-        o.seed = (uint64_t)c->train.seed;
-        pt_synth_generate(a->synthetic_dir, &o);
-    }
-    pt_dist_barrier();
 }
 
 void pt_aa_init(pt_aa *a, const pt_config *cfg) {
@@ -228,16 +180,9 @@ void pt_aa_init(pt_aa *a, const pt_config *cfg) {
     if (cfg->regime != PT_CFG_REGIME_ANIMATE_ANYONE) PT_USAGE("config key 'regime': the Animate Anyone trainer needs regime: animate_anyone");
     a->stage = cfg->stage;
     pt_aa_models_build(&a->ms, cfg, a->stage, a->stage == 2 ? PT_AA_TRAIN_STAGE2 : PT_AA_TRAIN_STAGE1);
-    pt_sched_config sc = pt_sched_config_default();
-    sc.num_train_timesteps = cfg->train.num_train_timesteps;
-    sc.beta_start = cfg->train.beta_start;
-    sc.beta_end = cfg->train.beta_end;
-    sc.prediction_type = cfg->train.prediction == PT_CFG_PRED_V ? PT_PRED_V : PT_PRED_EPSILON;
-    sc.rescale_betas_zero_snr = cfg->train.zero_terminal_snr;
-    sc.timestep_spacing = cfg->train.timestep_spacing == PT_CFG_SPACING_TRAILING ? PT_SPACING_TRAILING
-                        : cfg->train.timestep_spacing == PT_CFG_SPACING_LINSPACE ? PT_SPACING_LINSPACE : PT_SPACING_LEADING;
+    pt_sched_config sc = pt_regime_sched_config(cfg);
     pt_sched_init(&a->sched, &sc);
-    if (cfg->data.synthetic && !cfg->data.path[0]) make_synthetic(a);
+    if (cfg->data.synthetic && !cfg->data.path[0]) a->synthetic_dir = pt_regime_make_synthetic(cfg);
     pt_loader_config lc;
     pt_aa_loader_config(cfg, a->synthetic_dir, &lc);
     a->ops.name = a->stage == 2 ? "animate_anyone/2" : "animate_anyone/1";

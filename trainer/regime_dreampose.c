@@ -9,10 +9,10 @@
 #include "autograd/ops.h"
 #include "autograd/rng.h"
 #include "datasets/dataset.h"
-#include "datasets/synthetic.h"
 #include "tools/check.h"
 #include "trainer/ckpt.h"
 #include "trainer/dist.h"
+#include "trainer/regime_common.h"
 #include "trainer/render_dreampose.h"
 
 #define DP_SAMPLE_FRAMES 3   // frames in a training sample grid
@@ -27,15 +27,6 @@ static double scalar_of(pt_tensor *t) {
     float v;
     pt_copy_to_host_f32(t, &v);
     return v;
-}
-
-// (B, per) standard normal, row b from the sample's own seed.
-static void fill_normal_rows(pt_trainer *t, const pt_batch *b, const char *purpose, int64_t per, float *dst) {
-    for (int k = 0; k < b->B; k++) {
-        pt_rng r;
-        pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], purpose));
-        pt_rng_fill_normal(&r, dst + k * per, per, 0.0f, 1.0f);
-    }
 }
 
 // ---- cached latents (posetune pack --cache-latents) ---------------------------------------------------
@@ -152,7 +143,7 @@ static double step_diffusion(void *self, pt_trainer *t, const pt_batch *b, doubl
     float *x0 = pt_malloc(sizeof(float) * B * per);       // (B, 4, h, w)
     if (cached) memcpy(x0, b->target_latent, sizeof(float) * B * per);
     else {
-        fill_normal_rows(t, b, "vae", per, vn);
+        pt_regime_fill_normal_rows(t, b, "vae", per, vn);
         PT_NO_GRAD_BEGIN
         int mark = pt_scope_begin();
         pt_tensor *xt = to_dev(m, 4, PT_SHAPE(B, 3, H, W), b->target);
@@ -166,20 +157,8 @@ static double step_diffusion(void *self, pt_trainer *t, const pt_batch *b, doubl
     float *eps = pt_malloc(sizeof(float) * B * per), *xn = pt_malloc(sizeof(float) * B * per);
     float *tgt = pt_malloc(sizeof(float) * B * per);
     int64_t *ts = pt_malloc(sizeof(int64_t) * B);
-    fill_normal_rows(t, b, "noise", per, eps);
-    const int T = d->sched.cfg.num_train_timesteps;
-    for (int k = 0; k < B; k++) {
-        pt_rng r;
-        pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], "timestep"));
-        ts[k] = pt_rng_int(&r, 0, T);
-        if (c->train.noise_offset > 0) {
-            float off[4];
-            pt_rng_init(&r, pt_trainer_sample_seed(t, &b->samples[k], "noise_offset"));
-            pt_rng_fill_normal(&r, off, 4, 0.0f, 1.0f);
-            for (int ch = 0; ch < 4; ch++)
-                for (int64_t i = 0; i < (int64_t)h * w; i++) eps[k * per + ch * h * w + i] += (float)c->train.noise_offset * off[ch];
-        }
-    }
+    pt_regime_fill_normal_rows(t, b, "noise", per, eps);
+    pt_regime_timesteps_and_offset(t, b, d->sched.cfg.num_train_timesteps, c->train.noise_offset, 1, per, eps, ts);
     pt_sched_add_noise(&d->sched, x0, eps, ts, B, per, xn);
     if (c->train.prediction == PT_CFG_PRED_V) pt_sched_velocity(&d->sched, x0, eps, ts, B, per, tgt);
     else memcpy(tgt, eps, sizeof(float) * B * per);
@@ -217,7 +196,7 @@ static double step_vae_decoder(void *self, pt_trainer *t, const pt_batch *b, dou
     const int B = b->B, H = b->H, W = b->W, h = m->latent_h, w = m->latent_w;
     const int64_t per = (int64_t)4 * h * w;
     float *vn = pt_malloc(sizeof(float) * B * per);
-    fill_normal_rows(t, b, "vae", per, vn);
+    pt_regime_fill_normal_rows(t, b, "vae", per, vn);
     pt_tensor *x = to_dev(m, 4, PT_SHAPE(B, 3, H, W), b->target);    // (B, 3, H, W) in [-1, 1]
     pt_tensor *z;
     PT_NO_GRAD_BEGIN
@@ -297,27 +276,19 @@ char **pt_dreampose_subject_poses(const pt_config *cfg) {
 
 void pt_dreampose_loader_config(const pt_config *cfg, const char *data_dir_override, pt_loader_config *lc) {
     const int subject_set = cfg->data.subject_images.n > 0 && cfg->phase != PT_CFG_PHASE_FULL;
-    pt_dist *dd = pt_dist_get();
     pt_loader_config_default(lc, subject_set ? PT_SAMPLER_SUBJECT : PT_SAMPLER_DREAMPOSE, (uint64_t)cfg->train.seed);
     if (cfg->phase == PT_CFG_PHASE_SUBJECT && !subject_set)
         PT_USAGE("config key 'data.subject_images': phase subject needs the subject's images (posetune subject --images ...)");
     lc->path = data_dir_override ? data_dir_override : cfg->data.path;
     if (!subject_set && (!lc->path || !lc->path[0]))
         PT_USAGE("config key 'data.path': empty; give a pack file or frame folder (or data.synthetic: true)");
-    lc->sampler.rank = dd->rank;
-    lc->sampler.world_size = dd->world;
+    pt_regime_loader_common(cfg, lc);
     if (cfg->phase == PT_CFG_PHASE_FULL) {
         lc->sampler.p_drop_image = (float)cfg->data.drop_image;
         lc->sampler.p_drop_pose = (float)cfg->data.drop_pose;
         lc->sampler.p_drop_both = (float)cfg->data.drop_both;
     }
-    lc->batch_size = cfg->train.batch_size;
-    lc->height = cfg->data.height;
-    lc->width = cfg->data.width;
-    lc->n_threads = cfg->data.workers > 0 ? cfg->data.workers : 1;
-    lc->n_prefetch = cfg->data.prefetch > 1 ? cfg->data.prefetch : 2;
     lc->aug = aug_of(cfg);
-    lc->crop_p = (float)cfg->data.crop_prob;
 }
 
 int64_t pt_dreampose_done_steps(const char *out_dir) {
@@ -332,42 +303,17 @@ int64_t pt_dreampose_done_steps(const char *out_dir) {
     return s;
 }
 
-static void make_synthetic(pt_dreampose *d) {
-    const pt_config *c = d->cfg;
-    size_t n = strlen(c->train.out_dir) + 16;
-    d->synthetic_dir = pt_malloc(n);
-    snprintf(d->synthetic_dir, n, "%s/data", c->train.out_dir);
-    char meta[4200];
-    snprintf(meta, sizeof meta, "%s/video_%04d/meta.json", d->synthetic_dir, c->data.synthetic_videos - 1);
-    struct stat st;
-    if (pt_dist_get()->rank == 0 && stat(meta, &st) != 0) {
-        pt_synth_opts o;
-        pt_synth_opts_default(&o);
-        o.n_videos = c->data.synthetic_videos;
-        o.n_frames = c->data.synthetic_frames;
-        o.width = c->data.width;
-        o.height = c->data.height;
-        o.seed = (uint64_t)c->train.seed;
-        pt_synth_generate(d->synthetic_dir, &o);
-    }
-    pt_dist_barrier();
-}
-
 void pt_dreampose_init(pt_dreampose *d, const pt_config *cfg) {
     memset(d, 0, sizeof *d);
     d->cfg = cfg;
     if (cfg->regime != PT_CFG_REGIME_DREAMPOSE) PT_USAGE("config key 'regime': the DreamPose trainer needs regime: dreampose");
     const int vae = cfg->phase == PT_CFG_PHASE_VAE_DECODER;
     pt_model_set_build(&d->ms, cfg, vae ? PT_MS_TRAIN_VAE_DECODER : PT_MS_TRAIN_DIFFUSION);
-    pt_sched_config sc = pt_sched_config_default();
-    sc.num_train_timesteps = cfg->train.num_train_timesteps;
-    sc.beta_start = cfg->train.beta_start;
-    sc.beta_end = cfg->train.beta_end;
-    sc.prediction_type = cfg->train.prediction == PT_CFG_PRED_V ? PT_PRED_V : PT_PRED_EPSILON;
-    sc.rescale_betas_zero_snr = cfg->train.zero_terminal_snr;
+    pt_sched_config sc = pt_regime_sched_config(cfg);   // (the spacing matters only to inference)
     pt_sched_init(&d->sched, &sc);
 
-    if (cfg->data.synthetic && !cfg->data.path[0] && cfg->phase != PT_CFG_PHASE_SUBJECT) make_synthetic(d);
+    if (cfg->data.synthetic && !cfg->data.path[0] && cfg->phase != PT_CFG_PHASE_SUBJECT)
+        d->synthetic_dir = pt_regime_make_synthetic(cfg);
     pt_loader_config lc;
     pt_dreampose_loader_config(cfg, d->synthetic_dir, &lc);
     if (lc.sampler.mode == PT_SAMPLER_SUBJECT) {

@@ -1,7 +1,6 @@
 // render_aa.c — Animate Anyone inference with windows and classifier-free guidance (see render_aa.h).
 #include "trainer/render_aa.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,40 +8,17 @@
 
 #include "autograd/ops.h"
 #include "autograd/rng.h"
-#include "datasets/gif.h"
 #include "datasets/image_io.h"
 #include "datasets/keypoints.h"
 #include "datasets/pose_draw.h"
-#include "datasets/video.h"
 #include "models/scheduler.h"
 #include "tools/check.h"
+#include "trainer/render_common.h"
 
 // ---- poses ----------------------------------------------------------------------------------------
 static int ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && strcmp(s + a - b, suf) == 0;
-}
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-// Files of a folder ending with suf (sorted). Returns the count.
-static int list_files(const char *dir, const char *suf, char ***out) {
-    DIR *d = opendir(dir);
-    if (!d) PT_USAGE("render.poses: cannot open folder '%s'", dir);
-    int n = 0, cap = 16;
-    char **v = pt_malloc(sizeof(char *) * cap);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!ends_with(e->d_name, suf)) continue;
-        if (n == cap) v = pt_realloc(v, sizeof(char *) * (cap *= 2));
-        size_t L = strlen(dir) + strlen(e->d_name) + 2;
-        v[n] = pt_malloc(L);
-        snprintf(v[n], L, "%s/%s", dir, e->d_name);
-        n++;
-    }
-    closedir(d);
-    qsort(v, n, sizeof(char *), cmp_str);
-    *out = v;
-    return n;
 }
 
 static void image_to_pose(const char *path, int H, int W, float *dst) {
@@ -71,11 +47,11 @@ int pt_aa_load_poses(const pt_config *cfg, int H, int W, float **out) {
     char **files = NULL;
     int n = 0, json = 0;
     if (S_ISDIR(st.st_mode)) {
-        n = list_files(p, "_keypoints.json", &files);
-        if (!n) { free(files); n = list_files(p, ".json", &files); }
+        n = pt_render_list_files(p, "_keypoints.json", &files);
+        if (!n) { free(files); n = pt_render_list_files(p, ".json", &files); }
         json = n > 0;
-        if (!n) { free(files); n = list_files(p, "_pose.png", &files); }
-        if (!n) { free(files); n = list_files(p, ".png", &files); }
+        if (!n) { free(files); n = pt_render_list_files(p, "_pose.png", &files); }
+        if (!n) { free(files); n = pt_render_list_files(p, ".png", &files); }
         if (!n) PT_USAGE("render.poses: folder '%s' holds no keypoint .json or skeleton .png files", p);
     } else {
         json = ends_with(p, ".json");
@@ -124,19 +100,9 @@ int pt_aa_load_poses(const pt_config *cfg, int H, int W, float **out) {
 
 // ---- sampling ---------------------------------------------------------------------------------------
 static void sched_for(const pt_config *cfg, pt_sched *s) {
-    pt_sched_config sc = pt_sched_config_default();
     if (cfg->render.scheduler != PT_CFG_SAMPLER_DDIM)
         PT_USAGE("config key 'render.scheduler': Animate Anyone renders with ddim (got %s)", pt_config_enum_name("render.scheduler", cfg->render.scheduler));
-    sc.kind = PT_SCHED_DDIM;
-    sc.num_train_timesteps = cfg->train.num_train_timesteps;
-    sc.beta_start = cfg->train.beta_start;
-    sc.beta_end = cfg->train.beta_end;
-    sc.prediction_type = cfg->train.prediction == PT_CFG_PRED_V ? PT_PRED_V : PT_PRED_EPSILON;
-    sc.rescale_betas_zero_snr = cfg->train.zero_terminal_snr;
-    sc.timestep_spacing = cfg->train.timestep_spacing == PT_CFG_SPACING_TRAILING ? PT_SPACING_TRAILING
-                        : cfg->train.timestep_spacing == PT_CFG_SPACING_LINSPACE ? PT_SPACING_LINSPACE : PT_SPACING_LEADING;
-    pt_sched_init(s, &sc);
-    s->eta = cfg->render.eta;
+    pt_render_sched(cfg, PT_SCHED_DDIM, s);
 }
 
 // One UNet pass over T frames. res: Pose Guider output (T, C0, h, w) host.
@@ -229,41 +195,12 @@ void pt_aa_sample(pt_aa_models *m, const pt_config *cfg, const float *ref, const
     PT_NO_GRAD_END
 }
 
-// ---- output -----------------------------------------------------------------------------------------
-static void write_clip(const pt_config *cfg, const char *dir, int n, int w, int h) {
-    const int fmt = cfg->render.format, have_ff = pt_ffmpeg_available();
-    int mp4 = fmt != PT_CFG_FORMAT_GIF && have_ff;
-    int gif = fmt == PT_CFG_FORMAT_GIF || fmt == PT_CFG_FORMAT_PNG || !mp4;
-    if (fmt == PT_CFG_FORMAT_MP4 && !have_ff) PT_WARN("render.format mp4: ffmpeg is not on PATH; writing %s/clip.gif instead", dir);
-    char p[4200];
-    if (mp4) { snprintf(p, sizeof p, "%s/clip.mp4", dir); pt_frames_to_mp4(dir, n, cfg->render.fps, p); }
-    if (gif) {
-        snprintf(p, sizeof p, "%s/clip.gif", dir);
-        pt_gif g;
-        pt_gif_begin(&g, p, w, h, cfg->render.fps > 0 ? cfg->render.fps : 8, 1);
-        for (int i = 0; i < n; i++) {
-            char fp[4200];
-            snprintf(fp, sizeof fp, "%s/frame_%04d.png", dir, i);
-            pt_image im = pt_image_load(fp);
-            pt_gif_add_frame(&g, im.px);
-            pt_image_free(&im);
-        }
-        pt_gif_end(&g);
-    }
-}
-
 int pt_render_aa_with(pt_aa_models *m, const pt_config *cfg) {
     const pt_config_render *r = &cfg->render;
     const int H = m->height, W = m->width;
     if (!r->reference[0]) PT_USAGE("config key 'render.reference': empty; give the reference image to animate");
     if (!r->output[0]) PT_USAGE("config key 'render.output': empty; give an output folder");
-    pt_image im = pt_image_load(r->reference);
-    float *raw = pt_malloc(sizeof(float) * 3 * im.w * im.h), *ref = pt_malloc(sizeof(float) * 3 * H * W);
-    pt_image_to_chw(&im, raw, -1.0f, 1.0f);
-    if (im.w == W && im.h == H) memcpy(ref, raw, sizeof(float) * 3 * H * W);
-    else pt_resize_bilinear_chw(raw, 3, im.h, im.w, ref, H, W);
-    pt_image_free(&im);
-    free(raw);
+    float *ref = pt_render_load_reference(r->reference, H, W);   // (3, H, W) in [-1, 1]
     float *poses;
     int N = pt_aa_load_poses(cfg, H, W, &poses);
     const size_t per = (size_t)4 * m->latent_h * m->latent_w, img = (size_t)3 * H * W;
@@ -276,13 +213,9 @@ int pt_render_aa_with(pt_aa_models *m, const pt_config *cfg) {
     pt_mkdirs(r->output);
     for (int f = 0; f < N; f++) {
         pt_aa_decode(m, lat + f * per, 1, out);
-        pt_image o = pt_image_from_chw(out, 3, H, W, -1.0f, 1.0f);
-        char p[4200];
-        snprintf(p, sizeof p, "%s/frame_%04d.png", r->output, f);
-        pt_image_save_png(p, &o);
-        pt_image_free(&o);
+        pt_render_save_frame(r->output, f, out, H, W);
     }
-    write_clip(cfg, r->output, N, W, H);
+    pt_render_write_clip(cfg, r->output, N, W, H);
     free(ref); free(poses); free(lat); free(out);
     return N;
 }

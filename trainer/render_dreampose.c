@@ -1,7 +1,6 @@
 // render_dreampose.c — DreamPose inference with dual classifier-free guidance (see render_dreampose.h).
 #include "trainer/render_dreampose.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +9,10 @@
 
 #include "autograd/ops.h"
 #include "autograd/rng.h"
-#include "datasets/gif.h"
 #include "datasets/image_io.h"
 #include "datasets/npy.h"
-#include "datasets/video.h"
 #include "tools/check.h"
+#include "trainer/render_common.h"
 
 void pt_dp_guidance(const float *e00, const float *eI0, const float *eIp, double sI, double sp, int64_t n, float *out) {
     for (int64_t i = 0; i < n; i++) {
@@ -54,7 +52,6 @@ static int ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int pt_dp_list_poses(const char *path, char ***paths_out) {
     struct stat st;
@@ -66,21 +63,9 @@ int pt_dp_list_poses(const char *path, char ***paths_out) {
         (*paths_out)[0] = pt_strdup(path);
         return 1;
     }
-    DIR *d = opendir(path);
-    if (!d) PT_USAGE("render.poses: cannot open folder '%s'", path);
-    int n = 0, cap = 16, any_dense = 0;
-    char **v = pt_malloc(sizeof(char *) * cap);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!ends_with(e->d_name, ".npy")) continue;
-        if (n == cap) v = pt_realloc(v, sizeof(char *) * (cap *= 2));
-        size_t L = strlen(path) + strlen(e->d_name) + 2;
-        v[n] = pt_malloc(L);
-        snprintf(v[n], L, "%s/%s", path, e->d_name);
-        any_dense |= ends_with(e->d_name, "_densepose.npy");
-        n++;
-    }
-    closedir(d);
+    char **v;
+    int n = pt_render_list_files(path, ".npy", &v), any_dense = 0;   // sorted
+    for (int i = 0; i < n; i++) any_dense |= ends_with(v[i], "_densepose.npy");
     if (any_dense) {   // a dataset folder: only the DensePose files
         int k = 0;
         for (int i = 0; i < n; i++) {
@@ -89,8 +74,10 @@ int pt_dp_list_poses(const char *path, char ***paths_out) {
         }
         n = k;
     }
-    if (n == 0) PT_USAGE("render.poses: folder '%s' holds no .npy DensePose files (frame_N_densepose.npy)", path);
-    qsort(v, n, sizeof(char *), cmp_str);
+    if (n == 0) {
+        free(v);
+        PT_USAGE("render.poses: folder '%s' holds no .npy DensePose files (frame_N_densepose.npy)", path);
+    }
     *paths_out = v;
     return n;
 }
@@ -108,35 +95,6 @@ static void load_pose_latent(const pt_model_set *m, const char *path, float *dst
     pt_npy_free(&a);
 }
 
-// ---- output -----------------------------------------------------------------------------------------
-static void frame_path(char *buf, size_t n, const char *dir, int i) { snprintf(buf, n, "%s/frame_%04d.png", dir, i); }
-
-static void write_clip(const pt_config *cfg, const char *dir, int n, int w, int h) {
-    const int fmt = cfg->render.format;
-    const int have_ff = pt_ffmpeg_available();
-    int mp4 = fmt != PT_CFG_FORMAT_GIF && have_ff;
-    int gif = fmt == PT_CFG_FORMAT_GIF || fmt == PT_CFG_FORMAT_PNG || !mp4;
-    if (fmt == PT_CFG_FORMAT_MP4 && !have_ff) PT_WARN("render.format mp4: ffmpeg is not on PATH; writing %s/clip.gif instead", dir);
-    char p[4200];
-    if (mp4) {
-        snprintf(p, sizeof p, "%s/clip.mp4", dir);
-        pt_frames_to_mp4(dir, n, cfg->render.fps, p);
-    }
-    if (gif) {
-        snprintf(p, sizeof p, "%s/clip.gif", dir);
-        pt_gif g;
-        pt_gif_begin(&g, p, w, h, cfg->render.fps, 1);
-        for (int i = 0; i < n; i++) {
-            char fp[4200];
-            frame_path(fp, sizeof fp, dir, i);
-            pt_image im = pt_image_load(fp);
-            pt_gif_add_frame(&g, im.px);
-            pt_image_free(&im);
-        }
-        pt_gif_end(&g);
-    }
-}
-
 // ---- the render loop ---------------------------------------------------------------------------------
 static double now_s(void) {
     struct timespec ts;
@@ -145,17 +103,7 @@ static double now_s(void) {
 }
 
 static void sched_for(const pt_config *cfg, int force_ddim, pt_sched *s) {
-    pt_sched_config sc = pt_sched_config_default();
-    sc.kind = force_ddim || cfg->render.scheduler == PT_CFG_SAMPLER_DDIM ? PT_SCHED_DDIM : PT_SCHED_PNDM;
-    sc.num_train_timesteps = cfg->train.num_train_timesteps;
-    sc.beta_start = cfg->train.beta_start;
-    sc.beta_end = cfg->train.beta_end;
-    sc.prediction_type = cfg->train.prediction == PT_CFG_PRED_V ? PT_PRED_V : PT_PRED_EPSILON;
-    sc.rescale_betas_zero_snr = cfg->train.zero_terminal_snr;
-    sc.timestep_spacing = cfg->train.timestep_spacing == PT_CFG_SPACING_TRAILING ? PT_SPACING_TRAILING
-                        : cfg->train.timestep_spacing == PT_CFG_SPACING_LINSPACE ? PT_SPACING_LINSPACE : PT_SPACING_LEADING;
-    pt_sched_init(s, &sc);
-    s->eta = cfg->render.eta;
+    pt_render_sched(cfg, force_ddim || cfg->render.scheduler == PT_CFG_SAMPLER_DDIM ? PT_SCHED_DDIM : PT_SCHED_PNDM, s);
 }
 
 // ---- denoising and decoding (render and training samples) --------------------------------------------
@@ -215,13 +163,7 @@ int pt_dreampose_render_with(pt_model_set *m, const pt_config *cfg) {
     if (!r->reference[0]) PT_USAGE("config key 'render.reference': empty; give the subject image to animate");
     if (!r->output[0]) PT_USAGE("config key 'render.output': empty; give an output folder");
     // reference image (3, H, W) in [-1, 1]
-    pt_image im = pt_image_load(r->reference);
-    float *raw = pt_malloc(sizeof(float) * 3 * im.w * im.h), *ref = pt_malloc(sizeof(float) * 3 * H * W);
-    pt_image_to_chw(&im, raw, -1.0f, 1.0f);
-    if (im.w == W && im.h == H) memcpy(ref, raw, sizeof(float) * 3 * H * W);
-    else pt_resize_bilinear_chw(raw, 3, im.h, im.w, ref, H, W);
-    pt_image_free(&im);
-    free(raw);
+    float *ref = pt_render_load_reference(r->reference, H, W);
     // poses on the latent grid
     char **files;
     int N = pt_dp_list_poses(r->poses, &files);
@@ -259,19 +201,13 @@ int pt_dreampose_render_with(pt_model_set *m, const pt_config *cfg) {
         pt_sched_set_timesteps(&s, r->steps);
         denoise(m, &s, ctx2, win, B, r->image_guidance, r->pose_guidance, (uint64_t)r->seed, (int64_t)f0 * 100003, x);
         decode(m, x, B, img);
-        for (int b = 0; b < B; b++) {
-            pt_image o = pt_image_from_chw(img + (size_t)b * 3 * H * W, 3, H, W, -1.0f, 1.0f);
-            char p[4200];
-            frame_path(p, sizeof p, r->output, f0 + b);
-            pt_image_save_png(p, &o);
-            pt_image_free(&o);
-        }
+        for (int b = 0; b < B; b++) pt_render_save_frame(r->output, f0 + b, img + (size_t)b * 3 * H * W, H, W);
         fprintf(stderr, "render: frame %d/%d  (%.1fs)\n", f0 + B, n_out, now_s() - t0);
     }
     pt_sched_free(&s);
     pt_scope_end(mark, NULL);
     free(x); free(win); free(img); free(pl);
-    write_clip(cfg, r->output, n_out, W, H);
+    pt_render_write_clip(cfg, r->output, n_out, W, H);
     return n_out;
 }
 
