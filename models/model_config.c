@@ -24,6 +24,7 @@ void pt_model_device_from_config(const pt_config *cfg, pt_device *device, pt_dty
 #ifdef POSETUNE_HAVE_CUDA
         *device = PT_CUDA;
         if (cfg->train.precision == PT_CFG_PREC_BF16) *dtype = PT_BF16;
+        if (cfg->train.precision == PT_CFG_PREC_FP16) *dtype = PT_F16;
 #else
         PT_USAGE("config key 'train.device': cuda, but this posetune was built without CUDA (set train.device: cpu)");
 #endif

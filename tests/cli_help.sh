@@ -149,6 +149,7 @@ if [ -f "$FIX/unet_tiny.safetensors" ]; then
 else
   echo "note: peer fixtures absent ($FIX): tensor-run input checks skipped"
 fi
+expect 2 "fp16 is for inference" "$BIN" train "$SRC/configs/demo/dreampose.yaml" --set train.precision=fp16 --set train.out_dir=fp16run
 printf '{"in_channels": ' > broken.json
 expect 2 "broken.json" "$BIN" tensor-run unet --config broken.json --weights w --inputs i --output o
 

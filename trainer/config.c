@@ -32,7 +32,7 @@ static const char *const POSE_KINDS[] = {"densepose", "skeleton", NULL};
 static const char *const CLIP_VARIANTS[] = {"vit-b-32", "vit-l-14", NULL};
 static const char *const CROP_MODES[] = {"none", "offset", "resized", NULL};
 static const char *const LR_SCHEDULES[] = {"constant", "warmup", "cosine", NULL};
-static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};
+static const char *const PRECISIONS[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const PREDICTIONS[] = {"epsilon", "v_prediction", NULL};
 static const char *const SPACINGS[] = {"leading", "trailing", "linspace", NULL};
 static const char *const DEVICES[] = {"cpu", "cuda", NULL};
@@ -111,7 +111,7 @@ static const pt_ycfg_field FIELDS[] = {
     F("train.adam_eps", train.adam_eps, 0, 1, "1e-8", "AdamW epsilon."),
     F("train.weight_decay", train.weight_decay, 0, 10, "0.01", "AdamW decoupled weight decay."),
     F("train.grad_clip", train.grad_clip, 0, INF, "1.0", "Clip the global gradient norm to this value (0: off)."),
-    E("train.precision", train.precision, PRECISIONS, "fp32", "Compute precision of forward/backward (master weights and optimizer state stay fp32)."),
+    E("train.precision", train.precision, PRECISIONS, "fp32", "Compute precision on CUDA: fp32, bf16 (training and inference; master weights and optimizer state stay fp32) or fp16 (inference only: render)."),
     E("train.prediction", train.prediction, PREDICTIONS, "epsilon", "What the UNet predicts: the noise (epsilon) or v."),
     B("train.zero_terminal_snr", train.zero_terminal_snr, "false", "Rescale the betas to zero terminal SNR (needs v_prediction)."),
     E("train.timestep_spacing", train.timestep_spacing, SPACINGS, "leading", "Timestep spacing of the noise schedule (as diffusers: leading, trailing, linspace)."),

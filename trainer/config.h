@@ -30,7 +30,7 @@ typedef enum { PT_CFG_POSE_DENSEPOSE, PT_CFG_POSE_SKELETON } pt_cfg_pose_kind;  
 typedef enum { PT_CFG_CLIP_VIT_B32, PT_CFG_CLIP_VIT_L14 } pt_cfg_clip_variant;                     // vit-b-32 | vit-l-14
 typedef enum { PT_CFG_CROP_NONE, PT_CFG_CROP_OFFSET, PT_CFG_CROP_RESIZED } pt_cfg_crop_mode;           // none | offset | resized
 typedef enum { PT_CFG_LR_CONSTANT, PT_CFG_LR_WARMUP, PT_CFG_LR_COSINE } pt_cfg_lr_schedule;            // constant | warmup | cosine
-typedef enum { PT_CFG_PREC_FP32, PT_CFG_PREC_BF16 } pt_cfg_precision;                              // fp32 | bf16
+typedef enum { PT_CFG_PREC_FP32, PT_CFG_PREC_BF16, PT_CFG_PREC_FP16 } pt_cfg_precision;         // fp32 | bf16 | fp16
 typedef enum { PT_CFG_PRED_EPSILON, PT_CFG_PRED_V } pt_cfg_prediction;                             // epsilon | v_prediction
 typedef enum { PT_CFG_SPACING_LEADING, PT_CFG_SPACING_TRAILING, PT_CFG_SPACING_LINSPACE } pt_cfg_spacing; // leading | trailing | linspace
 typedef enum { PT_CFG_DEVICE_CPU, PT_CFG_DEVICE_CUDA } pt_cfg_device;                              // cpu | cuda

@@ -88,6 +88,8 @@ void pt_trainer_init(pt_trainer *t, const pt_config *cfg, pt_params *P, const pt
     if (t->rank == 0) { pt_mkdirs(t->out_dir); pt_mkdirs(t->ckpt_dir); }
     pt_dist_barrier();
 
+    if (cfg->train.precision == PT_CFG_PREC_FP16 || P->dtype == PT_F16)
+        PT_USAGE("config key 'train.precision': fp16 is for inference (posetune render); train with bf16 (no loss scaling is implemented)");
     pt_params_alloc_grad(P);
     int64_t nt = P->numel_trainable;
     PT_CHECKF(nt > 0, "nothing to train: every parameter is frozen");
