@@ -174,7 +174,8 @@ TEST_CASE(demo_configs_are_tiny_synthetic_cpu) {
         pt_config c;
         load_shipped(&c, demos[i]);
         EXPECT(c.model.tiny && c.data.synthetic && c.train.device == PT_CFG_DEVICE_CPU, "%s: tiny synthetic cpu", demos[i]);
-        EXPECT(c.train.steps >= 10 && c.train.steps <= 100, "%s: a few dozen steps, got %lld", demos[i], (long long)c.train.steps);
+        EXPECT(c.train.steps >= 10 && c.train.steps <= 500, "%s: at most a few hundred steps (the demo must stay short on a CPU), got %lld",
+               demos[i], (long long)c.train.steps);
         EXPECT(c.data.height <= 128 && c.model.unet[0] == 0, "%s: small, no pretrained", demos[i]);
         pt_config_free(&c);
     }
