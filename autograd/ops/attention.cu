@@ -1,5 +1,6 @@
 // attention.cu — fused multi-head attention for attention.c (FlashAttention-2 algorithm, fp32
-// math in shared memory, no tensor cores yet).
+// math in shared memory, no tensor cores). POSETUNE_ATTN_TC=1 routes the bf16 forward to the
+// tensor-core kernel of attention_tc.cu where it applies (opt-in until validated in the op).
 //
 // Tiles of AT_BQ = 32 query rows and AT_BK = 32 key rows; 4 warps a block. A tile row of 32
 // scores is computed by the 32 lanes of one warp, so softmax statistics are warp reductions and
@@ -276,6 +277,8 @@ static void at_check_dims(int64_t B, int64_t Sq, int64_t Skv, int64_t H) {
 extern "C" void pt_cuda_attention_fwd(pt_dtype dt, const void *q, const void *k, const void *v, void *out, float *lse,
                                       int64_t B, int64_t Sq, int64_t Skv, int64_t H, int64_t D, int64_t Dv, float scale) {
     if (B * Sq * H == 0) return;
+    // opt-in tensor-core path (attention_tc.cu; bf16, D == Dv, D % 8 == 0, ...): 0 = not applicable
+    if (pt_attention_tc_enabled() && pt_cuda_attention_fwd_tc(dt, q, k, v, out, lse, B, Sq, Skv, H, D, Dv, scale)) return;
     at_check_dims(B, Sq, Skv, H);
     int nqt = (int)((Sq + AT_BQ - 1) / AT_BQ);
     size_t smem = at_fwd_smem((int)D, (int)Dv);

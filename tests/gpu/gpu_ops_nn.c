@@ -2,9 +2,13 @@
 // and loss ops: forward outputs and input gradients (loss = sum(out * R)), f32 (<= 1e-4) and
 // bf16 (<= 1e-2), at tiny shapes and at SD1.5 shapes. The CPU reference runs once per case
 // and is compared with both dtypes (the 4096-token attention reference is the slow part).
+// Attention cases also run bf16 with the opt-in tensor-core forward (POSETUNE_ATTN_TC=1,
+// autograd/ops/attention_tc.cu) against the same reference; its backward uses the lse it wrote.
+#include <stdlib.h>
 #include <time.h>
 
 #include "autograd/cuda_common.h"
+#include "autograd/ops/attention_cuda.h"
 #include "tests/gpu/gpu_check.h"
 
 static double nn_now(void) {
@@ -13,8 +17,23 @@ static double nn_now(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-// gpu_compare with one CPU reference for f32 and bf16. Prints one line per dtype.
-static void nn_compare(const char *label, gc_fn fn, pt_tensor **cpu_in, int n_in, void *ctx) {
+// One GPU run of a comparison: dtype, and the tensor-core attention switch: TC_KEEP leaves it as
+// it is; TC_OFF / TC_ON set POSETUNE_ATTN_TC=0 / 1 and re-read it (pt_attention_tc_set(-1)).
+// TC_ON expects the tensor-core forward to run, TC_FALLBACK (also POSETUNE_ATTN_TC=1) expects the
+// case to be unsupported there, i.e. the fp32-FMA kernel to run.
+enum { TC_KEEP, TC_OFF, TC_ON, TC_FALLBACK };
+typedef struct nn_variant { pt_dtype dt; int tc; } nn_variant;
+static const char *tc_name[] = {"", " tc=0", " tc=1", " tc=1 (fallback)"};
+
+static void tc_env(int tc) {   // before the first attention call of a variant
+    if (tc == TC_KEEP) return;
+    setenv("POSETUNE_ATTN_TC", tc == TC_OFF ? "0" : "1", 1);
+    pt_attention_tc_set(-1);
+}
+
+// gpu_compare with one CPU reference for every variant. Prints one line per variant.
+static void nn_compare_v(const char *label, gc_fn fn, pt_tensor **cpu_in, int n_in, void *ctx, const nn_variant *vs,
+                         int nv) {
     int mark = pt_scope_begin();
     for (int k = 0; k < n_in; k++) if (cpu_in[k]->grad) { pt_release(cpu_in[k]->grad); cpu_in[k]->grad = NULL; }
     double t0 = nn_now();
@@ -27,9 +46,14 @@ static void nn_compare(const char *label, gc_fn fn, pt_tensor **cpu_in, int n_in
     float *oc = (float *)pt_malloc(sizeof(float) * (size_t)no), *o2 = (float *)pt_malloc(sizeof(float) * (size_t)no);
     pt_copy_to_host_f32(out, oc);
     double t_cpu = nn_now() - t0;
-    pt_dtype dts[2] = {PT_F32, PT_BF16};
-    for (int di = 0; di < 2; di++) {
-        pt_dtype dt = dts[di];
+    const char *env0 = getenv("POSETUNE_ATTN_TC");
+    char env_saved[16] = "";
+    if (env0) snprintf(env_saved, sizeof env_saved, "%s", env0);
+    for (int vi = 0; vi < nv; vi++) {
+        pt_dtype dt = vs[vi].dt;
+        int tc = vs[vi].tc;
+        tc_env(tc);
+        int64_t tc0 = pt_attention_tc_launches();
         int m2 = pt_scope_begin();
         gpu_result r = {0, 0};
         pt_tensor *gin[PT_NODE_MAX_IN];
@@ -55,14 +79,25 @@ static void nn_compare(const char *label, gc_fn fn, pt_tensor **cpu_in, int n_in
             if (e > r.grad_err) r.grad_err = e;
             free(a); free(b);
         }
-        char l2[160];
-        snprintf(l2, sizeof l2, "%s [cpu %.1fs gpu %.1fms]", label, t_cpu, 1e3 * t_gpu);
+        char l2[200];
+        snprintf(l2, sizeof l2, "%s%s [cpu %.1fs gpu %.1fms]", label, tc_name[tc], t_cpu, 1e3 * t_gpu);
         GPU_EXPECT(l2, r, dt);
+        int64_t tc_runs = pt_attention_tc_launches() - tc0;
+        if (tc == TC_ON) EXPECT(tc_runs > 0, "%s: POSETUNE_ATTN_TC=1 but the tensor-core forward did not run", label);
+        if (tc == TC_OFF || tc == TC_FALLBACK)
+            EXPECT(tc_runs == 0, "%s (%s%s): the tensor-core forward ran %lld times", label, pt_dtype_name(dt), tc_name[tc],
+                   (long long)tc_runs);
         for (int k = 0; k < n_in; k++) if (gin[k]->grad) { pt_release(gin[k]->grad); gin[k]->grad = NULL; }
         pt_scope_end(m2, NULL);
     }
+    if (env0) setenv("POSETUNE_ATTN_TC", env_saved, 1); else unsetenv("POSETUNE_ATTN_TC");
+    pt_attention_tc_set(-1);
     free(R); free(oc); free(o2);
     pt_scope_end(mark, NULL);
+}
+
+static void nn_compare(const char *label, gc_fn fn, pt_tensor **cpu_in, int n_in, void *ctx) {
+    nn_compare_v(label, fn, cpu_in, n_in, ctx, (nn_variant[]){{PT_F32, TC_KEEP}, {PT_BF16, TC_KEEP}}, 2);
 }
 
 // ---- op wrappers ---------------------------------------------------------------------------------
@@ -115,13 +150,21 @@ static void case_ln(const char *label, int64_t R, int64_t D, int affine) {
     pt_scope_end(mark, NULL);
 }
 
-static void case_attn(const char *label, int64_t B, int64_t Sq, int64_t Skv, int heads, int64_t D, int64_t Dv, float scale) {
+// Attention against one CPU reference: f32, bf16 with the fp32-FMA forward, and bf16 with
+// POSETUNE_ATTN_TC=1, where tc says whether the tensor-core forward must run (TC_ON) or the case
+// must fall back (TC_FALLBACK). The f32 run with the switch on must fall back too (bf16 only).
+static void case_attn_tc(const char *label, int64_t B, int64_t Sq, int64_t Skv, int heads, int64_t D, int64_t Dv,
+                         float scale, int tc) {
     int mark = pt_scope_begin();
     pt_tensor *in[3] = {gc_input(PT_DIMS(B, Sq, heads * D), 1.0), gc_input(PT_DIMS(B, Skv, heads * D), 1.0),
                         gc_input(PT_DIMS(B, Skv, heads * Dv), 1.0)};
     nn_ctx c = {K_ATTN, 0, heads, scale};
-    nn_compare(label, f_op, in, 3, &c);
+    nn_variant vs[3] = {{PT_F32, TC_FALLBACK}, {PT_BF16, TC_OFF}, {PT_BF16, tc}};
+    nn_compare_v(label, f_op, in, 3, &c, vs, 3);
     pt_scope_end(mark, NULL);
+}
+static void case_attn(const char *label, int64_t B, int64_t Sq, int64_t Skv, int heads, int64_t D, int64_t Dv, float scale) {
+    case_attn_tc(label, B, Sq, Skv, heads, D, Dv, scale, TC_FALLBACK);   // shapes the TC path does not take
 }
 
 static void case_loss(const char *label, int kind, int wkind) {
@@ -177,18 +220,31 @@ TEST_CASE(gpu_attention_tiny) {
     case_attn("attn tiny Sq7 Skv5 H2 D5 Dv3 s0.7", 2, 7, 5, 2, 5, 3, 0.7f);
     case_attn("attn tiny Sq33 Skv70 H2 D10", 2, 33, 70, 2, 10, 10, 0.0f);
     case_attn("attn tiny Sq40 Skv1 H3 D4 Dv6", 1, 40, 1, 3, 4, 6, 0.0f);
-    case_attn("attn tiny Sq64 Skv64 H1 D16", 1, 64, 64, 1, 16, 16, 0.0f);
+    case_attn_tc("attn tiny Sq64 Skv64 H1 D16", 1, 64, 64, 1, 16, 16, 0.0f, TC_ON);
 }
 
-TEST_CASE(gpu_attention_sd) {
-    case_attn("attn self 4096 H8 D40", 1, 4096, 4096, 8, 40, 40, 0.0f);
-    case_attn("attn self 1024 H8 D80", 1, 1024, 1024, 8, 80, 80, 0.0f);
-    case_attn("attn self 256 H8 D160", 2, 256, 256, 8, 160, 160, 0.0f);
-    case_attn("attn cross 4096x77 H8 D40", 1, 4096, 77, 8, 40, 40, 0.0f);
-    case_attn("attn cross 4096x50 H8 D40", 1, 4096, 50, 8, 40, 40, 0.0f);
-    case_attn("attn cross 64x1 H8 D160 (image emb)", 2, 64, 1, 8, 160, 160, 0.0f);
-    case_attn("attn temporal 2048x24 H8 D40", 2048, 24, 24, 8, 40, 40, 0.0f);
-    case_attn("attn reference 1024x2048 H8 D80", 1, 1024, 2048, 8, 80, 80, 0.0f);
+// The tensor-core forward's edges: partial query blocks (7, 200 of 128-row blocks: warps with no
+// valid row), partial key tiles (5, 333 of 64-key tiles), D padded in shared memory (8 -> 16,
+// 40 -> 48, 72 -> 80), an explicit scale; and cases it must leave to the fp32-FMA kernel.
+TEST_CASE(gpu_attention_tc) {
+    case_attn_tc("attn tc Sq7 Skv5 H2 D8 s0.7", 2, 7, 5, 2, 8, 8, 0.7f, TC_ON);
+    case_attn_tc("attn tc tail 200x333 H2 D80", 1, 200, 333, 2, 80, 80, 0.0f, TC_ON);
+    case_attn_tc("attn tc tail 129x65 H3 D40", 2, 129, 65, 3, 40, 40, 0.0f, TC_ON);
+    case_attn_tc("attn tc 130x190 H2 D72", 1, 130, 190, 2, 72, 72, 0.0f, TC_ON);
+    case_attn_tc("attn tc fallback D5", 2, 33, 70, 2, 5, 5, 0.0f, TC_FALLBACK);
+    case_attn_tc("attn tc fallback D8 Dv16", 1, 40, 50, 2, 8, 16, 0.0f, TC_FALLBACK);
+    case_attn_tc("attn tc fallback D104 (DP 112)", 1, 64, 64, 1, 104, 104, 0.0f, TC_FALLBACK);
+}
+
+TEST_CASE(gpu_attention_sd) {   // bf16 also through the tensor-core forward (TC_ON)
+    case_attn_tc("attn self 4096 H8 D40", 1, 4096, 4096, 8, 40, 40, 0.0f, TC_ON);
+    case_attn_tc("attn self 1024 H8 D80", 1, 1024, 1024, 8, 80, 80, 0.0f, TC_ON);
+    case_attn_tc("attn self 256 H8 D160", 2, 256, 256, 8, 160, 160, 0.0f, TC_ON);
+    case_attn_tc("attn cross 4096x77 H8 D40", 1, 4096, 77, 8, 40, 40, 0.0f, TC_ON);
+    case_attn_tc("attn cross 4096x50 H8 D40", 1, 4096, 50, 8, 40, 40, 0.0f, TC_ON);
+    case_attn_tc("attn cross 64x1 H8 D160 (image emb)", 2, 64, 1, 8, 160, 160, 0.0f, TC_ON);
+    case_attn_tc("attn temporal 2048x24 H8 D40", 2048, 24, 24, 8, 40, 40, 0.0f, TC_ON);
+    case_attn_tc("attn reference 1024x2048 H8 D80", 1, 1024, 2048, 8, 80, 80, 0.0f, TC_ON);
 }
 
 TEST_CASE(gpu_misc) {
@@ -219,5 +275,6 @@ int main(int argc, char **argv) {
         RUN(gpu_misc);
         RUN(gpu_attention_sd);
     }
+    RUN(gpu_attention_tc);   // last: its random draws leave the other cases' inputs as they were
     return test_summary();
 }
