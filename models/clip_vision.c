@@ -173,31 +173,17 @@ static int ignorable(const char *name) {
     return n >= 12 && strcmp(name + n - 12, "position_ids") == 0;
 }
 
+static int clip_ignore(const char *name, const pt_wtensor *t, const pt_weights *w, void *ctx) {
+    (void)t; (void)w; (void)ctx;
+    return ignorable(name);
+}
+
+// Loads a CLIP vision tower from a CLIPVisionModel(WithProjection) or a full CLIPModel file: the
+// text tower, logit_scale, position_ids buffers and (for a tower built without one) the visual
+// projection are accepted and skipped; anything else unexpected is an error.
 void pt_clip_vision_load(pt_params *P, const pt_weights *w, const pt_load_opts *opts) {
     pt_load_opts o = {0};
     if (opts) o = *opts;
-    int strict = !o.allow_unexpected;
-    o.allow_unexpected = 1;
+    o.ignore = clip_ignore;
     pt_params_load(P, w, &o);
-    if (!strict) return;
-    const char *pre = o.file_prefix ? o.file_prefix : "";
-    size_t pn = strlen(pre), only_n = o.only_prefix ? strlen(o.only_prefix) : 0;
-    char *used = pt_calloc((size_t)(w->n ? w->n : 1), 1);
-    for (int i = 0; i < P->n; i++) {
-        const char *nm = P->e[i].name;
-        if (o.only_prefix && strncmp(nm, o.only_prefix, only_n) != 0) continue;
-        char mapped[512], full[640];
-        if (o.map) nm = o.map(nm, mapped, sizeof mapped, o.map_ctx);
-        if (!nm) continue;
-        snprintf(full, sizeof full, "%s%s", pre, nm);
-        const pt_wtensor *wt = pt_weights_find(w, full);
-        if (wt) used[wt - w->t] = 1;
-    }
-    for (int j = 0; j < w->n; j++) {
-        if (used[j] || strncmp(w->t[j].name, pre, pn) != 0) continue;
-        if (ignorable(w->t[j].name + pn)) continue;
-        free(used);
-        PT_USAGE("%s: unexpected tensor '%s' (no parameter of the CLIP vision model takes it)", w->source, w->t[j].name);
-    }
-    free(used);
 }

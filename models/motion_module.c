@@ -262,36 +262,19 @@ static void check_pe(const pt_weights *w, const pt_wtensor *t) {
     free(got); free(ref);
 }
 
+// The checkpoint's pos_encoder.pe buffers are not parameters: each is checked against the
+// recomputed sinusoid (and skipped); any other unused tensor is unexpected.
+static int motion_ignore(const char *name, const pt_wtensor *t, const pt_weights *w, void *ctx) {
+    (void)ctx;
+    (void)name;
+    if (!is_pe(t->name)) return 0;
+    check_pe(w, t);
+    return 1;
+}
+
 void pt_motion_load(pt_params *P, const pt_weights *w, const pt_load_opts *opts) {
     pt_load_opts o = {0};
     if (opts) o = *opts;
-    int strict = !o.allow_unexpected;
-    o.allow_unexpected = 1;
+    o.ignore = motion_ignore;
     pt_params_load(P, w, &o);
-    const char *pre = o.file_prefix ? o.file_prefix : "";
-    size_t pn = strlen(pre), only_n = o.only_prefix ? strlen(o.only_prefix) : 0;
-    char *used = pt_calloc((size_t)(w->n ? w->n : 1), 1);
-    for (int i = 0; i < P->n; i++) {
-        const char *nm = P->e[i].name;
-        if (o.only_prefix && strncmp(nm, o.only_prefix, only_n) != 0) continue;
-        char mapped[512], full[640];
-        if (o.map) nm = o.map(nm, mapped, sizeof mapped, o.map_ctx);
-        if (!nm) continue;
-        snprintf(full, sizeof full, "%s%s", pre, nm);
-        const pt_wtensor *wt = pt_weights_find(w, full);
-        if (wt) used[wt - w->t] = 1;
-    }
-    for (int j = 0; j < w->n; j++) {
-        if (used[j] || strncmp(w->t[j].name, pre, pn) != 0) continue;
-        if (is_pe(w->t[j].name)) {
-            PT_TRY { check_pe(w, &w->t[j]); }
-            PT_CATCH { free(used); pt_weights_rethrow(); }
-            PT_END_TRY;
-            continue;
-        }
-        if (!strict) continue;
-        free(used);
-        PT_USAGE("%s: unexpected tensor '%s' (no motion-module parameter takes it)", w->source, w->t[j].name);
-    }
-    free(used);
 }

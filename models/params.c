@@ -160,6 +160,15 @@ void pt_params_mark_new(pt_params *p, const char *name) {
     e->is_new = 1;
 }
 
+// The caller's ignore callback may fail (PT_USAGE): free the bookkeeping before passing it on.
+static int call_ignore(const pt_load_opts *o, const char *name, const pt_wtensor *t, const pt_weights *w, char *used) {
+    volatile int ok = 0;
+    PT_TRY { ok = o->ignore(name, t, w, o->ignore_ctx); }
+    PT_CATCH { free(used); pt_weights_rethrow(); }
+    PT_END_TRY;
+    return ok;
+}
+
 void pt_params_load(pt_params *p, const pt_weights *w, const pt_load_opts *opts) {
     PT_CHECKF(p->finalized, "pt_params_load before finalize");
     pt_load_opts o = {0};
@@ -210,11 +219,14 @@ void pt_params_load(pt_params *p, const pt_weights *w, const pt_load_opts *opts)
         pt_copy_from_host_f32(e->t, tmp);
         free(tmp);
     }
-    if (!o.allow_unexpected) {
+    if (!o.allow_unexpected || o.ignore) {
         size_t pn = strlen(pre);
         for (int j = 0; j < w->n; j++) {
             if (used[j]) continue;
             if (pn && strncmp(w->t[j].name, pre, pn) != 0) continue;   // other models' tensors
+            if (o.ignore) {
+                if (call_ignore(&o, w->t[j].name + pn, &w->t[j], w, used) || o.allow_unexpected) continue;
+            }
             free(used);
             PT_USAGE("%s: unexpected tensor '%s' (no parameter of the model takes it)", w->source, w->t[j].name);
         }

@@ -71,6 +71,11 @@ typedef struct pt_load_opts {
     int allow_unexpected;
     int allow_missing;        // for partial loads (e.g. a checkpoint holding only trainable weights)
     const char *only_prefix;  // load only parameters whose name starts with this
+    // Called for every file tensor under file_prefix that no parameter took (name without the
+    // prefix); return 1 to accept it silently (e.g. a CLIPModel's text tower, a fixed buffer the
+    // caller checks itself), 0 to treat it as unexpected. May fail itself with PT_USAGE.
+    int (*ignore)(const char *name, const pt_wtensor *t, const pt_weights *w, void *ctx);
+    void *ignore_ctx;
 } pt_load_opts;
 void pt_params_load(pt_params *p, const pt_weights *w, const pt_load_opts *opts);
 // Initialise every parameter with PyTorch-like defaults from an RNG (for the tiny random models):
