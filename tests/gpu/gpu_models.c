@@ -32,7 +32,7 @@ static pt_tensor *load_input(const pt_weights *io, const char *name, pt_device d
 static void fixture_unet(pt_dtype dt) {
     const char *fx = fixtures_dir();
     if (!fx) { test_skip("no fixtures"); return; }
-    char p[4096];
+    char p[4200];
     snprintf(p, sizeof p, "%s/unet_tiny.json", fx);
     pt_unet_config c;
     pt_unet_config_load(&c, p);
