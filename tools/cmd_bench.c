@@ -28,6 +28,7 @@ typedef struct bench_ctx {
     int iters, warmup, json;
     const char *only;
     double peak_tflops;
+    int tiny;   // narrow models and 1/4-size inputs: a quick CPU run of the same code paths
 } bench_ctx;
 
 static double now_ms(void) {
@@ -62,8 +63,11 @@ static int cmp_d(const void *a, const void *b) {
 
 // Times fn (median over iters after warmup) and prints one row.
 typedef void (*bench_fn)(void *state);
-static void run_row(bench_ctx *b, const char *name, bench_fn fn, void *state, int images, double gflop_per_image) {
-    if (b->only && !strstr(name, b->only)) return;
+static void run_row(bench_ctx *b, const char *name_in, bench_fn fn, void *state, int images, double gflop_per_image) {
+    if (b->only && !strstr(name_in, b->only)) return;
+    char name[128];
+    snprintf(name, sizeof name, "%s%s", name_in, b->tiny ? " (tiny)" : "");
+    if (b->tiny) gflop_per_image = 0;   // the FLOP counts are SD1.5's
     for (int i = 0; i < b->warmup; i++) fn(state);
     dev_sync(b->dev);
     reset_peak(b->dev);
@@ -128,6 +132,13 @@ static void unet_setup(unet_state *s, bench_ctx *b, int train) {
     s->train = train;
     pt_unet_config c;
     pt_unet_config_sd15(&c);
+    if (b->tiny) {   // SD1.5's block layout at small widths
+        static const int ch[4] = {32, 64, 64, 64};
+        for (int i = 0; i < c.n_blocks; i++) { c.block_out_channels[i] = ch[i]; c.layers_per_block[i] = 1; c.heads[i] = 2; }
+        c.cross_attention_dim = 32;
+        c.norm_num_groups = 8;
+        c.time_embed_dim = 4 * ch[0];
+    }
     pt_params_init(&s->P, b->dev, b->dt);
     pt_unet_init(&s->u, &c, &s->P, "");
     if (!train) pt_params_set_trainable(&s->P, "", 0);
@@ -151,12 +162,14 @@ static void unet_setup(unet_state *s, bench_ctx *b, int train) {
 }
 
 static void unet_inputs(unet_state *s, bench_ctx *b, int B, int hw) {
+    if (b->tiny) hw /= 4;
+    int ctx_dim = b->tiny ? 32 : 768;
     pt_rng r;
     pt_rng_init(&r, 7);
     if (s->x) { pt_release(s->x); pt_release(s->t); pt_release(s->ctx); if (s->target) pt_release(s->target); }
     s->x = pt_own(pt_randn(b->dev, b->dt, PT_DIMS(B, 4, hw, hw), &r));
     s->target = pt_own(pt_randn(b->dev, b->dt, PT_DIMS(B, 4, hw, hw), &r));
-    s->ctx = pt_own(pt_randn(b->dev, b->dt, PT_DIMS(B, 77, 768), &r));
+    s->ctx = pt_own(pt_randn(b->dev, b->dt, PT_DIMS(B, 77, ctx_dim), &r));
     int64_t *ts = pt_malloc(sizeof(int64_t) * (size_t)B);
     for (int i = 0; i < B; i++) ts[i] = 999 - 37 * i;
     s->t = pt_own(pt_from_i64(b->dev, 1, (int64_t[]){B}, ts));
@@ -192,7 +205,7 @@ static void vae_step(void *s_) {
 }
 
 int pt_cmd_bench(int argc, char **argv) {
-    const char *device = "cuda", *only = NULL;
+    const char *device = "cuda", *only = NULL, *size = NULL;
     int json = 0, iters = 10, warmup = 3;
     pt_flag flags[] = {
         {"device", PT_FLAG_STR, &device, "cuda (default) or cpu", "DEV"},
@@ -200,15 +213,17 @@ int pt_cmd_bench(int argc, char **argv) {
         {"iters", PT_FLAG_INT, &iters, "timed iterations per row (median; default 10)", "N"},
         {"warmup", PT_FLAG_INT, &warmup, "warm-up iterations per row (default 3)", "N"},
         {"only", PT_FLAG_STR, &only, "run only rows whose name contains this text", "TEXT"},
+        {"size", PT_FLAG_STR, &size, "sd15 (the baseline's models and inputs; default on cuda) or tiny (narrow models, 1/4-size "
+                                     "inputs: a quick run of the same code; default on cpu)", "SIZE"},
     };
-    pt_cli_spec spec = {"bench", "[--device cuda|cpu] [--json]",
+    pt_cli_spec spec = {"bench", "[--device cuda|cpu] [--size sd15|tiny] [--json] [--only TEXT]",
                         "Times the workloads of ../shared/BASELINE.md on SD1.5-size random weights: UNet train "
                         "steps (bf16 compute, fp32 master weights, AdamW), UNet inference steps, VAE decoder train steps.",
                         flags, (int)(sizeof flags / sizeof flags[0]), 0, 0};
     const char *pos[1];
     int np = 0;
     if (pt_cli_parse(&spec, argc, argv, pos, &np)) return 0;
-    bench_ctx b = {PT_CPU, PT_F32, iters < 1 ? 1 : iters, warmup < 0 ? 0 : warmup, json, only, 0};
+    bench_ctx b = {PT_CPU, PT_F32, iters < 1 ? 1 : iters, warmup < 0 ? 0 : warmup, json, only, 0, 0};
     if (strcmp(device, "cuda") == 0) {
 #ifdef POSETUNE_HAVE_CUDA
         b.dev = PT_CUDA;
@@ -217,6 +232,9 @@ int pt_cmd_bench(int argc, char **argv) {
         PT_USAGE("bench: --device cuda, but this posetune was built without CUDA");
 #endif
     } else if (strcmp(device, "cpu") != 0) PT_USAGE("bench: --device expects cuda or cpu, got '%s'", device);
+    if (!size) b.tiny = b.dev == PT_CPU;
+    else if (strcmp(size, "tiny") == 0) b.tiny = 1;
+    else if (strcmp(size, "sd15") != 0) PT_USAGE("bench: --size expects sd15 or tiny, got '%s'", size);
 
     // bf16 GEMM peak of this card: 8192^3 through the same matmul op.
     if (b.dev == PT_CUDA) {
@@ -278,6 +296,12 @@ int pt_cmd_bench(int argc, char **argv) {
     if (!b.only || strstr("vae decoder", b.only)) {
         pt_vae_config vc;
         pt_vae_config_sd(&vc);
+        if (b.tiny) {
+            static const int ch[4] = {16, 32, 32, 32};
+            for (int i = 0; i < vc.n_blocks; i++) vc.block_out_channels[i] = ch[i];
+            vc.layers_per_block = 1;
+            vc.norm_num_groups = 8;
+        }
         pt_params_init(&vs.P, b.dev, b.dt);
         pt_vae_init(&vs.v, &vc, &vs.P, "");
         pt_params_set_trainable(&vs.P, "", 0);
@@ -301,8 +325,9 @@ int pt_cmd_bench(int argc, char **argv) {
             pt_rng r;
             pt_rng_init(&r, 3);
             int mark = pt_scope_begin();
-            vs.z = pt_randn(b.dev, b.dt, PT_DIMS(B, 4, 64, 64), &r);
-            vs.target = pt_randn(b.dev, b.dt, PT_DIMS(B, 3, 512, 512), &r);
+            int zhw = b.tiny ? 16 : 64;
+            vs.z = pt_randn(b.dev, b.dt, PT_DIMS(B, 4, zhw, zhw), &r);
+            vs.target = pt_randn(b.dev, b.dt, PT_DIMS(B, 3, 8 * zhw, 8 * zhw), &r);
             char name[96];
             snprintf(name, sizeof name, "vae decoder train b%d 512x512", B);
             run_row(&b, name, vae_step, &vs, B, 7500.0);
