@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# cli_train_resume.sh — `posetune train` resumes: 2 steps, then a run to 4 steps killed by the fault
-# point (POSETUNE_FAULT=before_rename: SIGKILL between fsync and rename of an atomic write), then a
-# rerun that continues from step 2; its step-4 weights equal a straight 4-step run's bit for bit.
-# (tests/test_resume.c arms the fault at the checkpoint write itself, in-process.)
+# cli_train_resume.sh — `posetune train` resumes: 2 steps, then a run to 4 steps killed while it
+# writes its step-4 checkpoint (POSETUNE_FAULT=before_rename:step-00000004: SIGKILL between the
+# fsync of the temporary file and its rename), then a rerun that continues from step 2; its step-4
+# weights equal a straight 4-step run's bit for bit.
 # usage: bash tests/cli_train_resume.sh POSETUNE_BIN TMPDIR
 set -u
 BIN="$1"; TMP="$2"
@@ -19,10 +19,11 @@ C2="$TMP/r/checkpoints/step-00000002.safetensors"
 cp "$C2" "$TMP/c2.copy"
 grep -q "^train:" "$TMP/r1.log" || fail "resolved config not printed"
 
-POSETUNE_FAULT=before_rename "$BIN" train "$CFG" "${common[@]}" --set train.out_dir="$TMP/r" --set train.steps=4 > "$TMP/r2.log" 2>&1
+POSETUNE_FAULT=before_rename:step-00000004 "$BIN" train "$CFG" "${common[@]}" --set train.out_dir="$TMP/r" --set train.steps=4 > "$TMP/r2.log" 2>&1
 rc=$?
 [ $rc -eq 137 ] || { tail "$TMP/r2.log"; fail "the faulted run exited with $rc, expected 137 (SIGKILL)"; }
-grep -q "fault injected at 'before_rename'" "$TMP/r2.log" || fail "fault point not reached"
+grep -q "fault injected at 'before_rename' writing .*step-00000004.safetensors" "$TMP/r2.log" || fail "fault point not reached at the checkpoint write"
+ls "$TMP"/r/checkpoints/step-00000004.safetensors.tmp.* > /dev/null 2>&1 || fail "no leftover temporary from the killed checkpoint write"
 cmp -s "$C2" "$TMP/c2.copy" || fail "the step-2 checkpoint changed"
 [ ! -e "$TMP/r/checkpoints/step-00000004.safetensors" ] || fail "a step-4 checkpoint exists after the kill"
 "$BIN" inspect "$C2" > /dev/null 2>&1 || fail "the step-2 checkpoint does not load"

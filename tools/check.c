@@ -118,10 +118,19 @@ char *pt_read_file(const char *path, size_t *len_out) {
     return buf;
 }
 
-void pt_fault_point(const char *point) {
+void pt_fault_point(const char *point) { pt_fault_point_file(point, NULL); }
+
+void pt_fault_point_file(const char *point, const char *path) {
     const char *f = getenv("POSETUNE_FAULT");
-    if (f && strcmp(f, point) == 0) {
-        fprintf(stderr, "posetune: fault injected at '%s': killing self\n", point);
+    if (!f) return;
+    size_t n = strlen(point);
+    int hit = strcmp(f, point) == 0;
+    if (!hit && path && strncmp(f, point, n) == 0 && f[n] == ':') {
+        const char *base = strrchr(path, '/');
+        hit = strstr(base ? base + 1 : path, f + n + 1) != NULL;
+    }
+    if (hit) {
+        fprintf(stderr, "posetune: fault injected at '%s'%s%s: killing self\n", point, path ? " writing " : "", path ? path : "");
         fflush(stderr);
         raise(SIGKILL);
     }
@@ -153,7 +162,7 @@ void pt_atomic_commit(pt_atomic_file *af) {
     if (fsync(fileno(af->f)) != 0) PT_RUNTIME("fsync of '%s' failed: %s", af->tmp_path, strerror(errno));
     pt_fclose(af->f, af->tmp_path);
     af->f = NULL;
-    pt_fault_point("before_rename");
+    pt_fault_point_file("before_rename", af->path);
     if (rename(af->tmp_path, af->path) != 0)
         PT_RUNTIME("rename '%s' -> '%s' failed: %s", af->tmp_path, af->path, strerror(errno));
     fsync_dir_of(af->path);

@@ -87,8 +87,11 @@ void pt_atomic_open(pt_atomic_file *af, const char *path);
 void pt_atomic_commit(pt_atomic_file *af);   // fflush + fsync + rename + dir fsync
 void pt_atomic_abort(pt_atomic_file *af);    // remove the temporary
 // Fault injection for tests: when the environment variable POSETUNE_FAULT equals `point`,
-// the process is killed (SIGKILL) at that point. Points used: "before_rename".
+// the process is killed (SIGKILL) at that point. Points used: "before_rename" (every atomic
+// write, between fsync and rename), "pack_mid_video". "before_rename:TEXT" kills only the atomic
+// write whose file name contains TEXT (e.g. before_rename:step-00000004 for one checkpoint).
 void pt_fault_point(const char *point);
+void pt_fault_point_file(const char *point, const char *path);
 
 // mkdir -p; fails naming the path.
 void pt_mkdirs(const char *path);
