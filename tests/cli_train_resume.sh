@@ -30,6 +30,7 @@ cmp -s "$C2" "$TMP/c2.copy" || fail "the step-2 checkpoint changed"
 
 "$BIN" train "$CFG" "${common[@]}" --set train.out_dir="$TMP/r" --set train.steps=4 > "$TMP/r3.log" 2>&1 || { tail "$TMP/r3.log"; fail "resumed run"; }
 grep -q "resumed from .*step-00000002.safetensors at step 2" "$TMP/r3.log" || { tail "$TMP/r3.log"; fail "did not resume from step 2"; }
+! ls "$TMP"/r/checkpoints/*.tmp.* > /dev/null 2>&1 || fail "the leftover temporary was not removed by the rerun"
 A="$TMP/straight/checkpoints/step-00000004.safetensors"; B="$TMP/r/checkpoints/step-00000004.safetensors"
 [ -s "$B" ] || fail "no step-4 checkpoint after resuming"
 "$BIN" inspect "$A" --diff "$B" > "$TMP/diff.log" 2>&1 || { tail -20 "$TMP/diff.log"; fail "resumed weights differ from the straight run"; }

@@ -156,3 +156,19 @@ void pt_ckpt_prune(const char *dir, int keep) {
     }
     free(steps);
 }
+
+int pt_ckpt_clean_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *de;
+    char path[4096];
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "step-", 5) != 0 || !strstr(de->d_name, ".safetensors.tmp.")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (unlink(path) == 0) n++;
+        else PT_WARN("could not remove the leftover temporary '%s'", path);
+    }
+    closedir(d);
+    return n;
+}

@@ -45,5 +45,8 @@ pt_weights *pt_ckpt_load(const char *path, pt_params *P, pt_adamw *opt, float *e
 char *pt_ckpt_latest(const char *dir);
 // Path of the checkpoint for a step: <dir>/step-%08lld.safetensors (static buffer).
 const char *pt_ckpt_path(const char *dir, int64_t step);
+// Remove temporaries left by a killed checkpoint write ("step-*.safetensors.tmp.*"); returns how
+// many. Call before a run writes into dir (one writer per run folder).
+int pt_ckpt_clean_temporaries(const char *dir);
 // Delete all but the newest `keep` checkpoints (keep <= 0: keep all).
 void pt_ckpt_prune(const char *dir, int keep);

@@ -85,7 +85,12 @@ void pt_trainer_init(pt_trainer *t, const pt_config *cfg, pt_params *P, const pt
     size_t n = strlen(t->out_dir) + 32;
     t->ckpt_dir = pt_malloc(n);
     snprintf(t->ckpt_dir, n, "%s/checkpoints", t->out_dir);
-    if (t->rank == 0) { pt_mkdirs(t->out_dir); pt_mkdirs(t->ckpt_dir); }
+    if (t->rank == 0) {
+        pt_mkdirs(t->out_dir);
+        pt_mkdirs(t->ckpt_dir);
+        int n_tmp = pt_ckpt_clean_temporaries(t->ckpt_dir);
+        if (n_tmp) fprintf(stderr, "posetune: removed %d temporary file(s) left by an interrupted checkpoint write\n", n_tmp);
+    }
     pt_dist_barrier();
 
     if (cfg->train.precision == PT_CFG_PREC_FP16 || P->dtype == PT_F16)
