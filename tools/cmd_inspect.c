@@ -1,9 +1,9 @@
 // cmd_inspect.c — posetune inspect FILE: list what a weights file holds.
 //
 // Handles every weights format pt_weights_load reads (safetensors, sharded index, diffusers folder,
-// torch.save .ckpt/.pt/.bin). Training checkpoints (HDF5) are delegated to pt_ckpt_inspect, a weak
-// hook the training-checkpoint code defines (checkpoints/ckpt_*.c); until it exists, an HDF5 file
-// prints "HDF5 checkpoint" and exits 2 saying that inspection is not built in.
+// torch.save .ckpt/.pt/.bin), including posetune's training checkpoints (safetensors with
+// posetune.* metadata: regime and step are shown). HDF5 files are packed datasets, not weights:
+// they are refused with a message saying so.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +14,6 @@
 #include "tools/check.h"
 #include "tools/cli.h"
 #include "tools/json.h"
-
-// Hook for HDF5 training checkpoints: prints the checkpoint's contents (regime, step, tensors)
-// honouring filter/as_json, returns the exit code. Weak: NULL when not linked in. NOTE for its
-// author: a weak reference does not pull an object out of a static library, so the defining
-// object must be linked for another reason (it is, if cmd_train uses the same file).
-int pt_ckpt_inspect(const char *path, const char *filter, int as_json) __attribute__((weak));
 
 static const char *format_of(const char *path) {
     struct stat st;
@@ -103,11 +97,9 @@ int pt_cmd_inspect(int argc, char **argv) {
     const char *path = pos[0];
     if (diff) return diff_files(path, diff, filter, exclude, tol, atol, common);
     const char *fmt = format_of(path);
-    if (strcmp(fmt, "HDF5") == 0) {
-        if (pt_ckpt_inspect) return pt_ckpt_inspect(path, filter, as_json);
-        printf("%s: HDF5 checkpoint\n", path);
-        PT_USAGE("%s: inspecting HDF5 training checkpoints is not built into this posetune", path);
-    }
+    if (strcmp(fmt, "HDF5") == 0)
+        PT_USAGE("%s: is an HDF5 file (a dataset from posetune pack?), not weights: inspect reads safetensors, "
+                 "torch.save files and model folders", path);
     pt_weights *w = pt_weights_load(path);
     int count = 0;
     int64_t params = 0;
