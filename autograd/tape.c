@@ -111,10 +111,7 @@ void pt_grad_accum(pt_tensor *t, pt_tensor *g) {
             t->grad = pt_own(pt_zeros(t->device, PT_F32, t->ndim, t->shape));
         }
         pt_tensor *gc = g->dtype == PT_F32 && g->device == t->device ? g : pt_clone_nograd(g, t->device, PT_F32);
-        int mark = pt_scope_begin();
-        pt_tensor *sum = pt_add(t->grad, gc);
-        pt_copy_(t->grad, sum);
-        pt_scope_end(mark, NULL);
+        pt_accumulate_(t->grad, gc);   // in place: no temporary of the parameter's size
         if (gc != g) pt_release(gc);
     } else if (!t->grad) {
         pt_retain(g);

@@ -96,6 +96,7 @@ const char *pt_shape_str(const pt_tensor *t, char *buf, size_t n);   // "(2, 3, 
 void pt_copy_to_host_f32(const pt_tensor *t, float *dst);   // any device/dtype -> host f32 (contiguous)
 void pt_copy_from_host_f32(pt_tensor *t, const float *src); // host f32 -> t (contiguous t)
 void pt_copy_(pt_tensor *dst, const pt_tensor *src);        // same shape; converts dtype/device
+void pt_accumulate_(pt_tensor *dst, const pt_tensor *src);  // dst += src in place (same shape, dtype, device; dst contiguous)
 void pt_fill_(pt_tensor *t, float value);
 void pt_zero_(pt_tensor *t);
 pt_tensor *pt_clone_nograd(const pt_tensor *t, pt_device dev, pt_dtype dt);

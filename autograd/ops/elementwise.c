@@ -70,6 +70,24 @@ static pt_tensor *combine_raw(pt_tensor *a, pt_tensor *b, float alpha, float bet
     return out;
 }
 
+// dst += src, in place, no autograd: gradient accumulation into persistent buffers without a
+// temporary (out aliases a: every element is read before it is written, at the same index).
+void pt_accumulate_(pt_tensor *dst, const pt_tensor *src) {
+    PT_CHECKF(pt_same_shape(dst, src) && dst->dtype == src->dtype && dst->device == src->device,
+              "pt_accumulate_: shapes, dtypes and devices must match");
+    PT_CHECKF(pt_is_contiguous(dst), "pt_accumulate_: the destination must be contiguous");
+    if (pt_numel(dst) == 0) return;
+    if (dst->device == PT_CPU) {
+        PT_CHECKF(dst->dtype == PT_F32, "CPU elementwise ops support f32 only (got %s)", pt_dtype_name(dst->dtype));
+        cpu_combine(pt_data(dst), pt_data(dst), dst->stride, pt_data(src), src->stride, dst->ndim, dst->shape, 1.0f, 1.0f, 0.0f, 0.0f);
+    } else {
+#ifdef POSETUNE_HAVE_CUDA
+        pt_cuda_combine(pt_data(dst), dst->dtype, pt_data(dst), dst->stride, pt_data(src), src->stride, dst->ndim, dst->shape,
+                        1.0f, 1.0f, 0.0f, 0.0f);
+#endif
+    }
+}
+
 // ---- autograd glue ----------------------------------------------------------------------------
 // n->f = {alpha, beta, gamma}; saved = {a, b} only when gamma != 0 (products need the inputs).
 static void combine_backward(pt_node *n) {
